@@ -1,0 +1,224 @@
+"""The few places where MicroPython and CPython differ, kept in one module.
+
+Clocks: `ticks_ms`, `ticks_diff`, `ticks_add` behave like MicroPython's on both
+runtimes (a wrapping millisecond counter), so deadlines never turn into big ints
+on a board that runs for months.
+Randomness: `urandom`, `random_below`, `random_token`.
+Addresses: IPv4/IPv6 text <-> packed bytes without `ipaddress`, and socket
+addresses in the shape each runtime's socket module wants.
+"""
+
+import os
+import struct
+import sys
+
+try:
+    from micropython import const
+except ImportError:
+
+    def const(value):
+        return value
+
+
+IS_MICROPYTHON = sys.implementation.name == "micropython"
+
+# CPython gets the ESP32's tick period, so wrap-around is exercised on hosts.
+_TICKS_MASK = const((1 << 30) - 1)
+_TICKS_HALF = const(1 << 29)
+
+try:
+    from time import ticks_add, ticks_diff, ticks_ms
+except ImportError:
+    import time as _time
+
+    def ticks_ms():
+        return int(_time.monotonic() * 1000) & _TICKS_MASK
+
+    def ticks_add(ticks, delta):
+        return (ticks + delta) & _TICKS_MASK
+
+    def ticks_diff(end, start):
+        """Signed distance end - start, correct across one wrap."""
+        return ((end - start + _TICKS_HALF) & _TICKS_MASK) - _TICKS_HALF
+
+
+# Where the tick counter wraps: 2**30 on ESP32, larger on the 64-bit unix port.
+TICKS_PERIOD = ticks_add(0, -1) + 1
+
+
+urandom = os.urandom
+
+
+def random_below(limit):
+    """A uniform random int in [0, limit) for 0 < limit <= 2**32."""
+    if limit <= 0:
+        raise ValueError("random_below needs a positive limit")
+    while True:
+        value = struct.unpack(">I", urandom(4))[0]
+        # Reject the tail so that every result is equally likely.
+        if value < (1 << 32) - (1 << 32) % limit:
+            return value % limit
+
+
+# RFC 8445 §5.3 / RFC 8839 §5.4: ice-char is ALPHA / DIGIT / "+" / "/".
+_ICE_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+
+
+def random_token(length):
+    """`length` ice-chars, 6 bits of os.urandom entropy each."""
+    raw = urandom(length)
+    out = bytearray(length)
+    for i in range(length):
+        out[i] = _ICE_CHARS[raw[i] & 63]
+    return out.decode()
+
+
+# ---- IP addresses -----------------------------------------------------------
+
+
+def _parse_ipv4(text):
+    parts = text.split(".")
+    if len(parts) != 4:
+        raise ValueError("bad IPv4 address: %r" % text)
+    out = bytearray(4)
+    for i in range(4):
+        part = parts[i]
+        if not part or len(part) > 3 or not part.isdigit() or (len(part) > 1 and part[0] == "0"):
+            raise ValueError("bad IPv4 address: %r" % text)
+        value = int(part)
+        if value > 255:
+            raise ValueError("bad IPv4 address: %r" % text)
+        out[i] = value
+    return bytes(out)
+
+
+def _parse_groups(text, whole):
+    if not text:
+        return []
+    groups = text.split(":")
+    for group in groups:
+        if not group or len(group) > 4:
+            raise ValueError("bad IPv6 address: %r" % whole)
+        for ch in group:
+            if ch not in "0123456789abcdefABCDEF":
+                raise ValueError("bad IPv6 address: %r" % whole)
+    return [int(g, 16) for g in groups]
+
+
+def _parse_ipv6(text):
+    whole = text
+    zone = text.find("%")
+    if zone >= 0:
+        text = text[:zone]
+    tail4 = b""
+    if "." in text:
+        cut = text.rfind(":")
+        tail4 = _parse_ipv4(text[cut + 1 :])
+        text = text[: cut + 1] + "0:0"
+    halves = text.split("::")
+    if len(halves) > 2:
+        raise ValueError("bad IPv6 address: %r" % whole)
+    if len(halves) == 2:
+        head = _parse_groups(halves[0], whole)
+        tail = _parse_groups(halves[1], whole)
+        missing = 8 - len(head) - len(tail)
+        if missing < 1:
+            raise ValueError("bad IPv6 address: %r" % whole)
+        groups = head + [0] * missing + tail
+    else:
+        groups = _parse_groups(text, whole)
+        if len(groups) != 8:
+            raise ValueError("bad IPv6 address: %r" % whole)
+    out = bytearray(16)
+    for i in range(8):
+        struct.pack_into(">H", out, 2 * i, groups[i])
+    if tail4:
+        out[12:16] = tail4
+    return bytes(out)
+
+
+def ip_to_bytes(text):
+    """Packed form (4 or 16 bytes) of an IPv4 or IPv6 address in text."""
+    if not isinstance(text, str):
+        raise ValueError("IP address must be text, got %r" % (text,))
+    if ":" in text:
+        return _parse_ipv6(text)
+    return _parse_ipv4(text)
+
+
+def ip_from_bytes(packed):
+    """Text form of a packed address; IPv6 in RFC 5952 canonical form."""
+    if len(packed) == 4:
+        return "%d.%d.%d.%d" % (packed[0], packed[1], packed[2], packed[3])
+    if len(packed) != 16:
+        raise ValueError("packed IP address must be 4 or 16 bytes")
+    groups = struct.unpack(">8H", packed)
+    # RFC 5952 §4.2: compress the longest run (first if tied) of 2+ zero groups.
+    best_at, best_len, run_at, run_len = -1, 1, 0, 0
+    for i in range(8):
+        if groups[i] == 0:
+            if run_len == 0:
+                run_at = i
+            run_len += 1
+            if run_len > best_len:
+                best_at, best_len = run_at, run_len
+        else:
+            run_len = 0
+    if best_at < 0:
+        return ":".join("%x" % g for g in groups)
+    head = ":".join("%x" % g for g in groups[:best_at])
+    tail = ":".join("%x" % g for g in groups[best_at + best_len :])
+    return head + "::" + tail
+
+
+def ip_family(text):
+    """6 for IPv6 text, 4 otherwise (no validation)."""
+    return 6 if ":" in text else 4
+
+
+def is_link_local(text):
+    packed = ip_to_bytes(text)
+    if len(packed) == 4:
+        return packed[0] == 169 and packed[1] == 254
+    return packed[0] == 0xFE and (packed[1] & 0xC0) == 0x80
+
+
+# ---- socket addresses -------------------------------------------------------
+
+_AF_INET = const(2)
+_AF_INET6 = const(10)  # Linux value; raw sockaddrs only appear on the unix port.
+
+
+def addr_from_socket(addr):
+    """(ip, port) from whatever `recvfrom` returned on this runtime.
+
+    CPython and ESP32 give a tuple (IPv6 tuples carry flow info and scope);
+    the MicroPython unix port gives the raw `struct sockaddr` bytes.
+    """
+    if isinstance(addr, tuple):
+        return addr[0], addr[1]
+    family = addr[0] | (addr[1] << 8) if sys.byteorder == "little" else (addr[0] << 8) | addr[1]
+    port = (addr[2] << 8) | addr[3]
+    if family == _AF_INET:
+        return ip_from_bytes(bytes(addr[4:8])), port
+    if family == _AF_INET6:
+        return ip_from_bytes(bytes(addr[8:24])), port
+    raise ValueError("unsupported socket address family %d" % family)
+
+
+def addr_to_socket(ip, port):
+    """The address object this runtime's `sendto`/`bind` accepts for ip:port."""
+    if sys.platform != "linux" or not IS_MICROPYTHON:
+        return (ip, port)
+    packed = ip_to_bytes(ip)
+    if len(packed) == 4:
+        raw = bytearray(16)
+        family = _AF_INET
+        raw[4:8] = packed
+    else:
+        raw = bytearray(28)
+        family = _AF_INET6
+        raw[8:24] = packed
+    struct.pack_into("<H" if sys.byteorder == "little" else ">H", raw, 0, family)
+    struct.pack_into(">H", raw, 2, port)
+    return bytes(raw)
