@@ -22,13 +22,20 @@ $(STAMP): requirements-dev.txt pyproject.toml
 	ln -sfn $$($(PY) -c 'import sys; print("lib/python%d.%d/site-packages" % sys.version_info[:2])') $(VENV)/mp-typeshed
 	touch $@
 
-test: test-cpython test-micropython check-mpy typecheck
+test: typecheck check-mpy test-cpython test-micropython
 
 test-cpython: $(STAMP)
 	$(PY) -m pytest -q host_tests
 
+# The library and test helpers run as bytecode .mpy, the way a board loads
+# them (frozen or copied); compiling source on the device needs far more heap.
+MP_BUILD := build/mp-host
 test-micropython: $(STAMP)
-	$(MP) -X heapsize=$(MP_HEAP) host_tests/mp_run.py $(TESTS)
+	@rm -rf $(MP_BUILD) && mkdir -p $(MP_BUILD)/ice
+	@for f in lib/ice/*.py; do $(MPY_CROSS) -o $(MP_BUILD)/ice/$$(basename $${f%.py}).mpy $$f || exit 1; done
+	@for f in host_tests/*.py; do case $$f in */mp_run.py|*/conftest.py) continue;; esac; \
+	  $(MPY_CROSS) -o $(MP_BUILD)/$$(basename $${f%.py}).mpy $$f || exit 1; done
+	$(MP) -X heapsize=$(MP_HEAP) host_tests/mp_run.py --mpy $(MP_BUILD) $(TESTS)
 
 # $(call compile_mpy,OUTDIR): lib/ice/**/*.py -> OUTDIR/ice/**/*.mpy, stop on first error.
 compile_mpy = rm -rf $(1) && cd lib && n=0 && \

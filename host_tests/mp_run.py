@@ -1,6 +1,10 @@
 # Portable test runner: works under the MicroPython unix port and CPython.
 #
-#   micropython host_tests/mp_run.py host_tests/test_a.py host_tests/test_b.py
+#   micropython host_tests/mp_run.py [--mpy DIR] host_tests/test_a.py ...
+#
+# With --mpy, modules are imported from DIR first: the `.mpy` builds that
+# `make test-micropython` makes of lib/ice and host_tests, as a board would
+# load them (compiling source on the device needs far more heap).
 #
 # Imports each file as a module, calls every callable attribute named test_*
 # (sorted by name), and ends with the line "N passed, N failed".
@@ -67,12 +71,20 @@ def run_module(path):
     return passed, failed
 
 
-def main(paths):
+def main(args):
     here = _split(__file__)[0]
     _add_path(here + "/../lib")
     _add_path(here)
+    mpy_dir = None
+    if args[:1] == ["--mpy"]:
+        mpy_dir, args = args[1], args[2:]
     passed = failed = 0
-    for p in paths:
+    for p in args:
+        _add_path(_split(p)[0])
+        if mpy_dir:
+            if mpy_dir in sys.path:
+                sys.path.remove(mpy_dir)
+            sys.path.insert(0, mpy_dir)
         a, b = run_module(p)
         passed += a
         failed += b
