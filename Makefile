@@ -8,7 +8,7 @@ MP_HEAP   ?= 256K
 MPY_ARCH  ?= xtensawin
 TESTS     ?= host_tests/test_*.py
 
-.PHONY: setup test test-cpython test-micropython check-mpy mpy typecheck bench clean
+.PHONY: setup demo test test-cpython test-micropython check-mpy mpy typecheck bench matrix clean
 .NOTPARALLEL:
 
 setup: $(STAMP)
@@ -21,6 +21,11 @@ $(STAMP): requirements-dev.txt pyproject.toml
 	$(PY) -m pip install -q -e .
 	ln -sfn $$($(PY) -c 'import sys; print("lib/python%d.%d/site-packages" % sys.version_info[:2])') $(VENV)/mp-typeshed
 	touch $@
+
+# Main job until the camera firmware lands: a camera-to-viewer session of the
+# real agent on the MicroPython unix port, through the network simulator.
+demo: $(STAMP)
+	$(MP) -X heapsize=512K tools/demo.py
 
 test: typecheck check-mpy test-cpython test-micropython
 
@@ -53,6 +58,9 @@ mpy: $(STAMP)
 
 typecheck: $(STAMP)
 	@$(VENV)/bin/pyright -p pyrightconfig.json
+
+matrix: $(STAMP)
+	$(PY) tools/sim_matrix.py
 
 bench: $(STAMP)
 	$(PY) tools/bench_stun.py

@@ -98,8 +98,8 @@ class Config:
         self.max_sends = max_sends
         # Aggressive nomination (RFC 5245 peers): USE-CANDIDATE on every check.
         self.aggressive = aggressive
-        # Regular nomination waits this long after the first valid pair for a
-        # better one, unless no better pair can still succeed (§8.1.1).
+        # Regular nomination (§8.1.1) waits for a better pair than the first
+        # valid one: 3 RTTs of that pair plus Ta, at most this long.
         self.nomination_delay_ms = nomination_delay_ms
         self.consent_interval_ms = consent_interval_ms  # RFC 7675 §5.1: 4-6 s
         self.consent_timeout_ms = consent_timeout_ms  # RFC 7675 §5.1: 30 s
@@ -505,7 +505,7 @@ class Agent:
         if self._gather_queue or (self._checks_enabled() and self._has_check_work()):
             deadline = _earliest(deadline, self._next_check_at)
         if self.controlling and not self._done and self._first_valid_at is not None:
-            nominate_at = ticks_add(self._first_valid_at, self.config.nomination_delay_ms)
+            nominate_at = self._nominate_at()
             if ticks_diff(nominate_at, self._now) > 0:  # once passed, checks drive it
                 deadline = _earliest(deadline, nominate_at)
         if self._consent_running():
@@ -865,12 +865,23 @@ class Agent:
             if pair.state in (FROZEN, WAITING, IN_PROGRESS):
                 better_pending = True
                 break
-        waited = ticks_diff(now, self._first_valid_at) >= self.config.nomination_delay_ms
+        waited = ticks_diff(now, self._nominate_at()) >= 0
         if better_pending and not waited:
             return
         best.nominate_on_success = True
         self._trigger(best, front=True)
         return True
+
+    def _nominate_at(self):
+        """When to stop waiting for a better pair: a pair that can succeed
+        answers in about the RTT the first valid pair showed, so wait three
+        of those plus one pacing step, and never more than the configured cap."""
+        wait = self.config.nomination_delay_ms
+        for pair in self.pairs:
+            if pair.valid and pair.rtt_ms is not None:
+                wait = min(wait, 3 * pair.rtt_ms + self.config.ta_ms)
+                break
+        return ticks_add(self._first_valid_at, wait)
 
     def _consent_interval(self):
         # RFC 7675 §5.1: uniformly random in [0.8, 1.2] x the interval.
