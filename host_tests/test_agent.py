@@ -324,3 +324,34 @@ def test_priorities_follow_rfc8445():
     g, d = 2130706431, 1694498815
     assert pair_priority(g, d) == (d << 32) + 2 * g + 1
     assert pair_priority(d, g) == (d << 32) + 2 * g
+
+
+def test_handle_packet_survives_random_and_mutated_input():
+    """Whatever the bytes, handle_packet raises nothing and no bug counter moves."""
+    from netsim import Rng
+
+    rng = Rng(8445)
+    s = Session()
+    assert s.connect()
+    agent = s.a
+    w = stun.Writer(bytearray(200)).start(stun.BINDING_REQUEST, b"\x02" * 12)
+    w.add_bytes(stun.USERNAME, agent.local_ufrag + ":" + s.b.local_ufrag)
+    w.add_u32(stun.PRIORITY, 12345)
+    w.add_bytes(stun.ICE_CONTROLLED, b"\x00" * 8)
+    w.add_flag(stun.USE_CANDIDATE)
+    w.add_integrity(agent.local_pwd.encode())
+    w.add_fingerprint()
+    valid = bytes(w.view())
+    for i in range(2000):
+        if i % 2:
+            data = bytearray(valid)
+            for _ in range(1 + rng.below(3)):
+                data[rng.below(len(data))] ^= 1 << rng.below(8)
+        else:
+            data = bytes(rng.below(256) for _ in range(rng.below(80)))
+        agent.handle_packet(s.sim.now, s.host_a.ip, 5000, "203.0.113.66", 1000 + i, bytes(data))
+        while agent.poll_transmit() is not None:
+            pass
+    no_bugs(agent)
+    assert agent.state in ("connected", "completed")
+    assert agent.selected_pair.remote.host == s.host_b.ip

@@ -364,3 +364,50 @@ def test_constant_time_equal():
     assert not digest.equal(b"abc", b"abd")
     assert not digest.equal(b"abc", b"ab")
     assert digest.equal(memoryview(b"xabc")[1:], b"abc")
+
+
+def test_seeded_mutations_raise_only_stun_error():
+    """Truncations, bit flips and random bytes: decode and every accessor
+    either work or raise StunError, never anything else."""
+    from netsim import Rng
+
+    rng = Rng(5769)
+    seeds = SIGNED_VECTORS + (SAMPLE_LONG_TERM,)
+    msg = stun.Message()
+    tried = 0
+    for i in range(3000):
+        seed = seeds[i % len(seeds)]
+        mode = i % 3
+        if mode == 0:
+            data = bytearray(seed[: rng.below(len(seed) + 1)])
+        elif mode == 1:
+            data = bytearray(seed)
+            for _ in range(1 + rng.below(4)):
+                data[rng.below(len(data))] ^= 1 << rng.below(8)
+        else:
+            data = bytearray(seed[:20])
+            data.extend(bytes(rng.below(256) for _ in range(4 * rng.below(12))))
+            data[2:4] = struct.pack(">H", len(data) - 20)
+        tried += 1
+        try:
+            msg.parse(data)
+        except StunError:
+            continue
+        for call in (
+            lambda: msg.get_str(stun.USERNAME),
+            lambda: msg.get_u32(stun.PRIORITY),
+            lambda: msg.get_u64(stun.ICE_CONTROLLED),
+            msg.xor_mapped_address,
+            lambda: msg.address(stun.MAPPED_ADDRESS),
+            msg.error_code,
+            msg.unknown_attributes,
+            msg.unknown_required,
+            lambda: msg.check_integrity(b"key"),
+            lambda: msg.check_integrity_sha256(b"key"),
+            msg.check_fingerprint,
+        ):
+            try:
+                call()
+            except StunError:
+                pass
+    assert tried == 3000
