@@ -1,14 +1,7 @@
 """The compat layer: clocks, randomness, addresses. Runs on both runtimes."""
 
 from ice import compat
-
-
-def raises(exc, fn, *args):
-    try:
-        fn(*args)
-    except exc:
-        return True
-    return False
+from helpers import raises
 
 
 def test_ticks_wrap_like_micropython():

@@ -1,16 +1,9 @@
 """The ICE SDP codec (RFC 8839 §5, RFC 8840 §8, RFC 6544 §4.5). Runs on both runtimes."""
 
+from helpers import raises
 from ice.sdp import Candidate, SdpError, format_attribute, parse_attribute
 
 parse = Candidate.from_sdp
-
-
-def raises(exc, fn, *args):
-    try:
-        fn(*args)
-    except exc:
-        return True
-    return False
 
 
 def rejected(line):

@@ -8,18 +8,13 @@ import struct
 
 from ice import digest, stun
 from ice.stun import StunError
+from helpers import raises
 
 
 def unhex(text):
     return binascii.unhexlify("".join(text.split()))
 
 
-def raises(exc, fn, *args):
-    try:
-        fn(*args)
-    except exc:
-        return True
-    return False
 
 
 SHORT_TERM_PASSWORD = "VOkJxbRl1RmTxUk/WvJxBt"
