@@ -340,3 +340,16 @@ def test_handle_packet_survives_random_and_mutated_input():
     no_bugs(agent)
     assert agent.state in ("connected", "completed")
     assert agent.selected_pair.remote.host == s.host_b.ip
+
+
+def test_signalled_candidate_replaces_a_learned_prflx():
+    """§7.3.1.3: a prflx remote later signalled takes the signalled identity."""
+    s = Session(None, None, relay_a=False)
+    s.sim.advance(300)
+    learned = s.b.remote_candidates[0]
+    assert learned.type == "prflx"
+    signalled = Candidate.from_sdp(s.a.local_candidates[0].to_sdp())
+    assert s.b.add_remote_candidate(signalled)
+    assert len(s.b.remote_candidates) == 1 and learned.type == "host"
+    assert learned.foundation == signalled.foundation
+    assert all(p.foundation.endswith(":" + signalled.foundation) for p in s.b.pairs if p.remote is learned)

@@ -324,6 +324,9 @@ class Agent:
         if known is not None:
             if known.type == "prflx":  # now signalled: take its real identity
                 known.type, known.priority, known.foundation = cand.type, cand.priority, cand.foundation
+                for pair in self.pairs:
+                    if pair.remote is known:
+                        pair.foundation = pair.local.foundation + ":" + known.foundation
             return True
         if len(self.remote_candidates) >= self.config.max_remote:
             self.counters["table_full"] += 1
