@@ -353,3 +353,21 @@ def test_signalled_candidate_replaces_a_learned_prflx():
     assert len(s.b.remote_candidates) == 1 and learned.type == "host"
     assert learned.foundation == signalled.foundation
     assert all(p.foundation.endswith(":" + signalled.foundation) for p in s.b.pairs if p.remote is learned)
+
+
+def test_request_with_a_stale_remote_ufrag_gets_401():
+    """§7.3: USERNAME must be ours:theirs; the right password alone is not enough."""
+    s = Session()
+    assert s.connect()
+    before = s.a.counters["unauthenticated"]
+    w = stun.Writer(bytearray(200)).start(stun.BINDING_REQUEST, b"\x03" * 12)
+    w.add_bytes(stun.USERNAME, s.a.local_ufrag + ":stale")
+    w.add_u32(stun.PRIORITY, 1)
+    w.add_bytes(stun.ICE_CONTROLLED, b"\x00" * 8)
+    w.add_integrity(s.a.local_pwd.encode())
+    w.add_fingerprint()
+    s.a.handle_packet(s.sim.now, s.host_a.ip, 5000, "203.0.113.77", 9, bytes(w.view()))
+    reply = stun.decode(bytes(s.a.poll_transmit()[4]))
+    assert reply.type == stun.BINDING_ERROR and reply.error_code()[0] == 401
+    assert s.a.counters["unauthenticated"] == before + 1
+    assert all(c.host != "203.0.113.77" for c in s.a.remote_candidates)

@@ -236,7 +236,9 @@ class Agent:
         self.local_ufrag = ufrag or random_token(8)
         self.local_pwd = pwd or random_token(24)
         self._local_key = digest.short_term_key(self.local_pwd)
-        self._username_prefix = (self.local_ufrag + ":").encode()
+        # Requests to us carry USERNAME "ours:theirs" (§7.3); until their ufrag
+        # is known only our part can be checked.
+        self._request_username = (self.local_ufrag + ":").encode()
 
     def set_remote_credentials(self, ufrag, pwd, lite=False):
         """The peer's ice-ufrag / ice-pwd, and whether it is ICE-lite."""
@@ -247,6 +249,7 @@ class Agent:
         self.remote_lite = lite
         self._remote_key = digest.short_term_key(pwd)
         self._check_username = (ufrag + ":" + self.local_ufrag).encode()
+        self._request_username = (self.local_ufrag + ":" + ufrag).encode()
         if lite:
             if self.lite:
                 raise ValueError("two ICE-lite agents cannot connect (RFC 8445 §2.5)")
@@ -615,12 +618,10 @@ class Agent:
             self.counters["unauthenticated"] += 1
             self._respond_error(now, base, src, msg, 400, "Bad Request")
             return
-        prefix = self._username_prefix
-        if bytes(username[: len(prefix)]) != prefix or not msg.check_integrity(self._local_key):
-            self.counters["unauthenticated"] += 1
-            self._respond_error(now, base, src, msg, 401, "Unauthorized")
-            return
-        if self.remote_ufrag is not None and bytes(username[len(prefix):]) != self.remote_ufrag.encode():
+        expected = self._request_username
+        if self.remote_ufrag is None:
+            username = username[: len(expected)]
+        if username != expected or not msg.check_integrity(self._local_key):
             self.counters["unauthenticated"] += 1
             self._respond_error(now, base, src, msg, 401, "Unauthorized")
             return
