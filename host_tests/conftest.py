@@ -3,7 +3,29 @@
 import os
 import sys
 
+import pytest
+
 _HERE = os.path.dirname(os.path.abspath(__file__))
-for _p in (_HERE, os.path.join(os.path.dirname(_HERE), "lib")):
+for _p in (_HERE, os.path.join(_HERE, "cpython"), os.path.join(os.path.dirname(_HERE), "lib")):
     if _p not in sys.path:
         sys.path.insert(0, _p)
+
+
+@pytest.fixture(scope="session")
+def turn_server():
+    """A private coturn on 127.0.0.1 (host_tests/cpython/turnserver.py), shared by the
+    session. Skipped when coturn is not installed, unless CI is set: there a
+    missing `turnserver` is a broken setup (.ci/run installs it) and fails."""
+    from turnserver import TurnServer, find_turnserver
+
+    if find_turnserver() is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI is set but coturn's `turnserver` binary is missing; .ci/run installs "
+                        "the Debian package `coturn`", pytrace=False)
+        pytest.skip("coturn's `turnserver` is not installed (apt-get install coturn); CI runs these tests")
+    server = TurnServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
