@@ -9,10 +9,12 @@ and drains, after every call:
     poll_event()    -> event tuple | None
     poll_timeout()  -> deadline in ms ticks | None
 Times are MicroPython-style wrapping ticks (ice.compat.ticks_ms). One data
-stream with one component (RTP/RTCP multiplexed), UDP only.
+stream with one component (RTP/RTCP multiplexed), UDP only. Relayed
+candidates come from TURN allocations (ice.turn) the agent drives itself:
+their traffic leaves and arrives on the allocation's base, wrapped.
 """
 
-from ice import digest, stun
+from ice import digest, stun, turn
 from ice.compat import const, random_below, random_token, ticks_add, ticks_diff, urandom
 from ice.sdp import Candidate
 
@@ -208,6 +210,7 @@ class Agent:
         self._msg = stun.Message()
         self._foundations = []  # keys; a foundation is its index + 1, as text
         self._stun_servers = []
+        self._turns = []  # TurnClient, each with .candidate once it is ready
         self._gather_queue = []  # (base_ip, base_port, server_ip, server_port)
         self._gathering_done = True
         self._triggered = []
@@ -306,6 +309,30 @@ class Agent:
             if cand.type == "host":
                 self._queue_gather(cand, server)
 
+    def add_turn_server(self, ip, port, username, password, base_ip, base_port, transport="udp", now_ms=None, **options):
+        """Allocate a relayed candidate (RFC 8656) from the socket at `base`
+        (for TCP, the key the driver uses for that stream). `options` go to
+        ice.turn.TurnClient (lifetimes, refresh intervals). Returns it."""
+        if self.lite:
+            raise ValueError("an ICE-lite agent has host candidates only (§2.5)")
+        if len(self._turns) >= self.config.max_local:
+            raise ValueError("too many TURN servers: at most Config.max_local")
+        if now_ms is not None:
+            self._now = now_ms
+        client = turn.TurnClient(
+            base_ip, base_port, ip, port, username, password, transport=transport,
+            data_size=self.config.buffer_size, software=self.config.software, **options)
+        client.candidate = None
+        client.start(self._now)
+        self._turns.append(client)
+        self._gathering_done = False
+        return client
+
+    @property
+    def gathering_complete(self):
+        """True once every STUN and TURN server answered or timed out."""
+        return self._gathering_done
+
     def _queue_gather(self, host, server):
         if (":" in host.host) != (":" in server[0]):
             return
@@ -354,9 +381,16 @@ class Agent:
         return None
 
     def _host_for_base(self, ip, port):
+        """The host or relayed candidate whose base is (ip, port)."""
         for cand in self.local_candidates:
-            if cand.type == "host" and cand.port == port and cand.host == ip:
+            if cand.port == port and cand.host == ip and cand.type in ("host", "relay"):
                 return cand
+        return None
+
+    def _turn_for(self, relayed):
+        for client in self._turns:
+            if client.candidate is relayed:
+                return client
         return None
 
     # ---- pairs and the check list ------------------------------------------
@@ -389,6 +423,8 @@ class Agent:
                     state = FROZEN
                     break
         pair.state = state
+        if local.type == "relay":  # the server relays only to permitted peers (RFC 8656 §9)
+            self._turn_for(local).permit(remote.host)
         at = 0
         while at < len(self.pairs) and self.pairs[at].priority >= pair.priority:
             at += 1
@@ -450,13 +486,34 @@ class Agent:
     def poll_transmit(self):
         """Next datagram: (local_ip, local_port, dst_ip, dst_port, data).
         `data` is a view into a reused buffer: send it before calling again."""
-        if not self._tx_count:
-            return None
-        slot = self._tx_head
-        self._tx_head = (slot + 1) % len(self._tx_writers)
-        self._tx_count -= 1
-        route = self._tx_routes[slot]
-        return route[0], route[1], route[2], route[3], self._tx_writers[slot].view()
+        for client in self._turns:
+            out = client.poll_transmit()
+            if out is not None:
+                return out
+        while self._tx_count:
+            slot = self._tx_head
+            self._tx_head = (slot + 1) % len(self._tx_writers)
+            self._tx_count -= 1
+            route = self._tx_routes[slot]
+            out = self._route(route[0], route[1], route[2], route[3], self._tx_writers[slot].view())
+            if out is not None:
+                return out
+        return None
+
+    def _route(self, local_ip, local_port, dst_ip, dst_port, data):
+        """The transmit tuple; what leaves a relayed candidate is wrapped for
+        its TURN server and sent from the allocation's base."""
+        for client in self._turns:
+            relayed = client.candidate
+            if relayed is not None and relayed.port == local_port and relayed.host == local_ip:
+                if client.state != turn.READY:
+                    self.counters["unknown_source"] += 1
+                    return None
+                wrapped = client.wrap(dst_ip, dst_port, data)
+                if wrapped is None:
+                    return None
+                return client.base[0], client.base[1], client.server[0], client.server[1], wrapped
+        return local_ip, local_port, dst_ip, dst_port, data
 
     def _emit(self, event):
         if len(self._events) >= self.config.max_events:
@@ -484,6 +541,19 @@ class Agent:
         if self.state == CLOSED or not data:
             return
         try:
+            for client in self._turns:
+                server = client.server
+                base = client.base
+                if server[1] == src_port and base[1] == local_port and server[0] == src_ip and base[0] == local_ip:
+                    inner = client.handle_packet(now_ms, data)
+                    self._service_turns()
+                    if inner is None or client.candidate is None:
+                        self._tick(now_ms)
+                        return
+                    relayed = client.candidate
+                    local_ip, local_port = relayed.host, relayed.port
+                    src_ip, src_port, data = inner
+                    break
             if data[0] < 4:  # RFC 7983: STUN
                 self._handle_stun(now_ms, local_ip, local_port, src_ip, src_port, data)
                 self._tick(now_ms)
@@ -498,13 +568,48 @@ class Agent:
         self._now = now_ms
         if self.state == CLOSED:
             return
-        self._tick(now_ms)
+        try:
+            for client in self._turns:
+                client.handle_timeout(now_ms)
+            self._service_turns()
+            self._tick(now_ms)
+        except Exception:  # a bug; counted so tests see it, never raised at the driver
+            self.counters["internal_errors"] += 1
+
+    def _service_turns(self):
+        """Turn finished allocations into candidates (RFC 8445 §5.1.1.2)."""
+        for client in self._turns:
+            if client.state == turn.READY and client.candidate is None:
+                relays = sum(1 for c in self.local_candidates if c.type == "relay")
+                ip, port = client.relayed
+                local_pref = (65535 if client.transport == "udp" else 32767) - relays
+                cand = self._add_local(
+                    "relay", ip, port, ip, port, local_pref,
+                    related=client.mapped, server_ip=client.server[0])
+                if cand is None:
+                    client.close(self._now)
+                    continue
+                client.candidate = cand
+                self._emit(("candidate", cand))
+                if client.transport == "udp" and client.mapped is not None:
+                    self._add_srflx(client.base, client.mapped, client.server[0])
+                if not self._done:
+                    for remote in self.remote_candidates:
+                        self._pair(cand, remote)
+                self._gather_finished()
+            elif client.state == turn.FAILED and client.candidate is not False:
+                client.candidate = False  # reported once
+                self._gather_finished()
 
     def poll_timeout(self):
         """The next deadline (ms ticks) at which handle_timeout is due, or None."""
         if self.state == CLOSED:
             return None
         deadline = None
+        for client in self._turns:
+            at = client.poll_timeout()
+            if at is not None:
+                deadline = _earliest(deadline, at)
         for t in self._transactions:
             if t.kind:
                 deadline = _earliest(deadline, t.deadline)
@@ -536,7 +641,10 @@ class Agent:
             raise ValueError("no usable pair: wait for the 'connected' state before sending")
         pair.bytes_sent += len(data)
         pair.last_sent_ms = self._now
-        return pair.local.base_ip, pair.local.base_port, pair.remote.host, pair.remote.port, data
+        out = self._route(pair.local.base_ip, pair.local.base_port, pair.remote.host, pair.remote.port, data)
+        if out is None:
+            raise ValueError("the TURN allocation behind the selected pair is gone")
+        return out
 
     def restart(self, ufrag=None, pwd=None):
         """ICE restart (§9): new credentials and a fresh check list. The
@@ -558,9 +666,12 @@ class Agent:
         self._set_state(CHECKING)
 
     def close(self):
+        """Stop; TURN allocations are released, so drain poll_transmit once more."""
         for t in self._transactions:
             t.kind = 0
         self._tx_count = 0
+        for client in self._turns:
+            client.close(self._now)
         self._set_state(CLOSED)
 
     # ---- STUN in --------------------------------------------------------------
@@ -788,22 +899,30 @@ class Agent:
             self._gather_finished()
             return
         mapped = msg.xor_mapped_address() or msg.address(stun.MAPPED_ADDRESS)
-        host = self._host_for_base(t.base[0], t.base[1])
-        # §5.1.3: drop a srflx candidate equal to its base or a known one.
-        if mapped and host is not None and self._find_local(mapped[0], mapped[1]) is None:
-            cand = self._add_local(
-                "srflx", mapped[0], mapped[1], host.host, host.port, host.local_pref,
-                related=(host.host, host.port), server_ip=t.dest[0],
-            )
-            if cand is not None:
-                self._emit(("candidate", cand))
+        if mapped:
+            self._add_srflx(t.base, mapped, t.dest[0])
         self._gather_finished()
+
+    def _add_srflx(self, base, mapped, server_ip):
+        host = self._host_for_base(base[0], base[1])
+        # §5.1.3: drop a srflx candidate equal to its base or a known one.
+        if host is None or host.type != "host" or self._find_local(mapped[0], mapped[1]) is not None:
+            return
+        cand = self._add_local(
+            "srflx", mapped[0], mapped[1], host.host, host.port, host.local_pref,
+            related=(host.host, host.port), server_ip=server_ip,
+        )
+        if cand is not None:
+            self._emit(("candidate", cand))
 
     def _gather_finished(self):
         if self._gathering_done or self._gather_queue:
             return
         for t in self._transactions:
             if t.kind == _GATHER:
+                return
+        for client in self._turns:
+            if client.state == turn.ALLOCATING:
                 return
         self._gathering_done = True
         self._emit(("end-of-candidates",))
@@ -832,6 +951,8 @@ class Agent:
         if current is not None and current.nominated and current.priority >= pair.priority:
             return
         self.selected_pair = pair
+        if pair.local.type == "relay":  # data goes by ChannelData from now (RFC 8656 §12)
+            self._turn_for(pair.local).bind_channel(pair.remote.host, pair.remote.port)
         self._consent_ok_at = self._now
         self._next_consent_at = ticks_add(self._now, self._consent_interval())
         # §8.1.2: the check list is done; drop what has not started.
@@ -1087,6 +1208,11 @@ class Agent:
                 for p in self.pairs
             ],
             "counters": dict(self.counters),
+            "turn": [
+                {"server": t.server, "transport": t.transport, "state": t.state, "relayed": t.relayed,
+                 "error": t.error, "counters": dict(t.counters)}
+                for t in self._turns
+            ],
         }
 
 

@@ -1,0 +1,494 @@
+"""A sans-IO TURN client (RFC 8656) for one allocation on one base.
+
+Like the agent it owns no socket and reads no clock. Datagrams (or, over
+TCP, whole frames cut with `stun.frame_length`) from the server go into
+`handle_packet`, which hands back what a peer sent; `wrap` frames data for a
+peer; requests to the server come out of `poll_transmit`.
+
+The client allocates with long-term credentials (RFC 8489 §9.2: 401 for
+realm and nonce, 438 for a fresh nonce, 300 to move to an ALTERNATE-SERVER),
+refreshes the allocation before its lifetime runs out (§7), keeps a
+permission per peer address (§9) and a channel per peer once asked (§12),
+and deallocates on close.
+"""
+
+from ice import digest, stun
+from ice.compat import const, ticks_add, ticks_diff
+
+# Allocation states.
+ALLOCATING = "allocating"
+READY = "ready"
+FAILED = "failed"
+CLOSED = "closed"
+
+# Transaction kinds.
+_ALLOCATE = const(1)
+_REFRESH = const(2)
+_PERMISSION = const(3)
+_CHANNEL = const(4)
+_RETRY_KIND = {_ALLOCATE: stun.ALLOCATE_REQUEST, _REFRESH: stun.REFRESH_REQUEST,
+               _PERMISSION: stun.CREATE_PERMISSION_REQUEST, _CHANNEL: stun.CHANNEL_BIND_REQUEST}
+
+# Peer entry states.
+_IDLE = const(0)
+_PENDING = const(1)
+_OK = const(2)
+_REFUSED = const(3)
+
+_MAX_NONCE_RETRIES = const(3)
+_MAX_REDIRECTS = const(2)
+_CONTROL_SIZE = const(320)  # a request with USERNAME, REALM, NONCE, MI, FP
+_SEND_OVERHEAD = const(48)  # Send indication header, XOR-PEER-ADDRESS(v6), DATA
+
+
+class TurnError(ValueError):
+    """Misuse of the TURN client, e.g. sending before the allocation is ready."""
+
+
+class _Peer:
+    """A permission (by address, §9) and optionally a channel (by address and
+    port, §12) towards one peer transport address."""
+
+    def __init__(self):
+        self.ip = None
+        self.port = 0
+        self.permission = _IDLE
+        self.permission_at = 0  # when to refresh it
+        self.channel = 0  # number; 0: none asked for
+        self.channel_state = _IDLE
+        self.channel_at = 0
+
+
+class _Tx:
+    def __init__(self):
+        self.kind = 0  # 0: free
+        self.txid = b""
+        self.peer = None  # type: _Peer | None
+        self.lifetime = -1  # for a Refresh; 0 deallocates
+        self.sends = 0
+        self.rto = 0
+        self.deadline = 0
+        self.nonce_retries = 0
+
+
+class TurnClient:
+    """One allocation. `base` is the local socket the server is reached
+    from (for TCP, whatever key the driver uses for that stream)."""
+
+    def __init__(
+        self, base_ip, base_port, server_ip, server_port, username, password,
+        transport="udp", lifetime_s=0, family=stun.FAMILY_IPV4, max_peers=8,
+        data_size=1280, permission_refresh_ms=240000, channel_refresh_ms=540000,
+        rto_ms=500, max_sends=7, tcp_timeout_ms=10000, software=None,
+    ):
+        if transport not in ("udp", "tcp"):
+            raise TurnError("TURN transport must be 'udp' or 'tcp'")
+        if not username or password is None:
+            raise TurnError("TURN needs a username and a password (long-term credentials)")
+        self.base = (base_ip, base_port)
+        self.server = (server_ip, server_port)
+        self.transport = transport
+        self.username = username
+        self._password = password
+        self._lifetime_s = lifetime_s
+        self._family = family
+        self._permission_refresh_ms = permission_refresh_ms
+        self._channel_refresh_ms = channel_refresh_ms
+        self._rto_ms = rto_ms
+        self._max_sends = max_sends if transport == "udp" else 1  # RFC 8489 §6.2.2
+        self._tcp_timeout_ms = tcp_timeout_ms
+        self._software = software
+        self.state = ALLOCATING
+        self.candidate = None  # the agent's relayed candidate, once allocated
+        self.error = None  # why the allocation failed, for people
+        self.relayed = None  # (ip, port) on the server
+        self.mapped = None  # (ip, port) the server saw us from
+        self.lifetime_s = 0
+        self.realm = None
+        self._nonce = None
+        self._key = None
+        self._redirects = 0
+        self._refresh_at = 0
+        self._now = 0
+        self._peers = [_Peer() for _ in range(max_peers)]
+        self._txs = [_Tx() for _ in range(max_peers * 2 + 2)]
+        self._control = [stun.Writer(bytearray(_CONTROL_SIZE)) for _ in range(4)]
+        self._control_head = 0
+        self._control_count = 0
+        self._data = bytearray(data_size + _SEND_OVERHEAD)
+        self._data_writer = stun.Writer(self._data)
+        self._msg = stun.Message()
+        self.counters = {
+            "malformed": 0, "unmatched": 0, "unauthenticated": 0, "no_permission": 0,
+            "table_full": 0, "transmit_full": 0,
+            # successes, so refreshes can be seen happening
+            "allocations": 0, "refreshes": 0, "permissions": 0, "channel_binds": 0,
+        }
+
+    def __repr__(self):
+        return "<TurnClient %s %s:%d %s relayed=%s>" % (
+            self.transport, self.server[0], self.server[1], self.state, self.relayed)
+
+    # ---- driver entry points ---------------------------------------------
+
+    def start(self, now_ms):
+        """Send the first Allocate request."""
+        self._now = now_ms
+        self._request(_ALLOCATE)
+
+    def handle_timeout(self, now_ms):
+        self._now = now_ms
+        for t in self._txs:
+            if t.kind and ticks_diff(now_ms, t.deadline) >= 0:
+                if t.sends < self._max_sends:
+                    self._write(t)
+                else:
+                    self._timed_out(t)
+        if self.state != READY:
+            return
+        if ticks_diff(now_ms, self._refresh_at) >= 0 and not self._busy(_REFRESH):
+            self._refresh_at = ticks_add(now_ms, self._refresh_interval())
+            # Ask for the lifetime granted so far (§7.1), so the server
+            # cannot fall back to its default behind our back.
+            self._request(_REFRESH, lifetime=self._lifetime_s or self.lifetime_s)
+        for peer in self._peers:
+            if peer.ip is None:
+                continue
+            if peer.permission == _OK and ticks_diff(now_ms, peer.permission_at) >= 0:
+                self._request(_PERMISSION, peer)
+            if peer.channel_state == _OK and ticks_diff(now_ms, peer.channel_at) >= 0:
+                self._request(_CHANNEL, peer)
+
+    def poll_timeout(self):
+        deadline = None
+        for t in self._txs:
+            if t.kind:
+                deadline = _earliest(deadline, t.deadline)
+        if self.state == READY:
+            deadline = _earliest(deadline, self._refresh_at)
+            for peer in self._peers:
+                if peer.permission == _OK:
+                    deadline = _earliest(deadline, peer.permission_at)
+                if peer.channel_state == _OK:
+                    deadline = _earliest(deadline, peer.channel_at)
+        return deadline
+
+    def poll_transmit(self):
+        """Next request for the server: (base_ip, base_port, server_ip,
+        server_port, view); send it before calling again."""
+        if not self._control_count:
+            return None
+        slot = self._control_head
+        self._control_head = (slot + 1) % len(self._control)
+        self._control_count -= 1
+        return self.base[0], self.base[1], self.server[0], self.server[1], self._control[slot].view()
+
+    def handle_packet(self, now_ms, data):
+        """A datagram (or frame) from the server. Returns (peer_ip, peer_port,
+        payload view) when it carries a peer's data, else None. Malformed or
+        unauthenticated input is counted and dropped."""
+        self._now = now_ms
+        try:
+            if stun.is_channel_data(data):
+                number, payload = stun.parse_channel_data(data)
+                for peer in self._peers:
+                    if peer.channel == number and peer.channel_state == _OK:
+                        return peer.ip, peer.port, payload
+                self.counters["unmatched"] += 1
+                return None
+            msg = self._msg.parse(data)
+            if msg.type == stun.DATA_INDICATION:
+                peer = msg.xor_address(stun.XOR_PEER_ADDRESS)
+                payload = msg.get(stun.DATA_ATTR)
+                if peer is None or payload is None:
+                    self.counters["malformed"] += 1
+                    return None
+                return peer[0], peer[1], payload
+            if msg.cls in (stun.SUCCESS, stun.ERROR):
+                self._on_response(msg)
+            else:
+                self.counters["unmatched"] += 1
+        except stun.StunError:
+            self.counters["malformed"] += 1
+        return None
+
+    # ---- peers and the data path -----------------------------------------
+
+    def permit(self, ip):
+        """Ask for a permission towards `ip` (§9.1); idempotent."""
+        peer = self._peer(ip, None)
+        if peer is not None and peer.permission == _IDLE and self.state == READY:
+            self._request(_PERMISSION, peer)
+        return peer
+
+    def bind_channel(self, ip, port):
+        """Bind a channel to (ip, port) (§12.1) so data goes as ChannelData."""
+        peer = self._peer(ip, port)
+        if peer is None or peer.channel:
+            return
+        numbers = [p.channel for p in self._peers if p.channel]
+        number = stun.CHANNEL_MIN
+        while number in numbers:
+            number += 1
+        peer.channel = number
+        if self.state == READY:
+            self._request(_CHANNEL, peer)
+
+    def has_channel(self, ip, port):
+        for peer in self._peers:
+            if peer.channel_state == _OK and peer.port == port and peer.ip == ip:
+                return True
+        return False
+
+    def wrap(self, peer_ip, peer_port, payload):
+        """Frame `payload` for a peer: ChannelData on a bound channel, else a
+        Send indication (§11.1). Returns a view into a reused buffer, or None
+        (counted) when no permission could be asked for."""
+        if self.state != READY:
+            raise TurnError("the TURN allocation is %s: wait for it to be ready" % self.state)
+        for peer in self._peers:
+            if peer.channel_state == _OK and peer.port == peer_port and peer.ip == peer_ip:
+                size = stun.write_channel_data(self._data, peer.channel, payload, self.transport == "tcp")
+                return memoryview(self._data)[:size]
+        if self.permit(peer_ip) is None:
+            self.counters["no_permission"] += 1
+            return None
+        w = self._data_writer
+        w.start(stun.SEND_INDICATION, stun.new_txid())
+        w.add_xor_address(stun.XOR_PEER_ADDRESS, peer_ip, peer_port)
+        w.add_bytes(stun.DATA_ATTR, payload)
+        return w.view()
+
+    def close(self, now_ms):
+        """Deallocate: a Refresh with LIFETIME 0 (§7.1), sent once."""
+        self._now = now_ms
+        if self.state == READY:
+            for t in self._txs:
+                t.kind = 0
+            t = self._request(_REFRESH, lifetime=0)
+            if t is not None:
+                t.kind = 0  # no retransmits and no answer awaited
+        for t in self._txs:
+            t.kind = 0
+        self.state = CLOSED
+
+    # ---- internals ---------------------------------------------------------
+
+    def _peer(self, ip, port):
+        free = None
+        for peer in self._peers:
+            if peer.ip == ip and (port is None or peer.port == port or not peer.channel):
+                if port is not None:
+                    peer.port = port
+                return peer
+            if peer.ip is None and free is None:
+                free = peer
+        if free is None:
+            self.counters["table_full"] += 1
+            return None
+        free.ip = ip
+        free.port = port or 0
+        return free
+
+    def _busy(self, kind, peer=None):
+        for t in self._txs:
+            if t.kind == kind and t.peer is peer:
+                return True
+        return False
+
+    def _refresh_interval(self):
+        # Refresh a minute early, or at 3/4 of a short lifetime (§7.1).
+        life_ms = self.lifetime_s * 1000
+        return life_ms - 60000 if life_ms > 240000 else life_ms * 3 // 4
+
+    def _request(self, kind, peer=None, lifetime=-1):
+        if kind in (_PERMISSION, _CHANNEL) and self._busy(kind, peer):
+            return None
+        for t in self._txs:
+            if not t.kind:
+                t.kind = kind
+                t.txid = stun.new_txid()
+                t.peer = peer
+                t.lifetime = lifetime
+                t.sends = 0
+                t.rto = self._rto_ms
+                t.nonce_retries = 0
+                # The refresh time moves on now, so a request in flight is
+                # not asked for again; a success sets it properly.
+                if kind == _PERMISSION:
+                    if peer.permission != _OK:
+                        peer.permission = _PENDING
+                    peer.permission_at = ticks_add(self._now, self._permission_refresh_ms)
+                elif kind == _CHANNEL:
+                    if peer.channel_state != _OK:
+                        peer.channel_state = _PENDING
+                    peer.channel_at = ticks_add(self._now, self._channel_refresh_ms)
+                self._write(t)
+                return t
+        self.counters["table_full"] += 1
+        return None
+
+    def _write(self, t):
+        """(Re)build a request; a retransmission has the same ID and body."""
+        t.sends += 1
+        if self.transport == "udp":
+            t.deadline = ticks_add(self._now, t.rto)
+            t.rto *= 2
+        else:
+            t.deadline = ticks_add(self._now, self._tcp_timeout_ms)
+        if self._control_count >= len(self._control):
+            self.counters["transmit_full"] += 1
+            return
+        slot = (self._control_head + self._control_count) % len(self._control)
+        self._control_count += 1
+        w = self._control[slot]
+        w.start(_RETRY_KIND[t.kind], t.txid)
+        if t.kind == _ALLOCATE:
+            w.add_requested_transport(stun.TRANSPORT_UDP)
+            if self._family != stun.FAMILY_IPV4:
+                w.add_requested_family(self._family)
+            if self._lifetime_s:
+                w.add_u32(stun.LIFETIME, self._lifetime_s)
+        elif t.kind == _REFRESH:
+            if t.lifetime >= 0:
+                w.add_u32(stun.LIFETIME, t.lifetime)
+        else:
+            peer = t.peer
+            if t.kind == _CHANNEL:
+                w.add_channel_number(peer.channel)
+            w.add_xor_address(stun.XOR_PEER_ADDRESS, peer.ip, peer.port)
+        if self._software:
+            w.add_bytes(stun.SOFTWARE, self._software)
+        if self._nonce is not None:
+            w.add_bytes(stun.USERNAME, self.username)
+            w.add_bytes(stun.REALM, self.realm)
+            w.add_bytes(stun.NONCE, self._nonce)
+            w.add_integrity(self._key)
+        w.add_fingerprint()
+
+    def _find_tx(self, txid):
+        for t in self._txs:
+            if t.kind and t.txid == txid:
+                return t
+        return None
+
+    def _on_response(self, msg):
+        t = self._find_tx(msg.txid)
+        if t is None:
+            self.counters["unmatched"] += 1
+            return
+        if msg.cls == stun.ERROR:
+            self._on_error(t, msg)
+            return
+        # §9.2.5 of RFC 8489: a success must carry a valid MESSAGE-INTEGRITY.
+        if self._key is None or not msg.check_integrity(self._key):
+            self.counters["unauthenticated"] += 1
+            return
+        kind = t.kind
+        t.kind = 0
+        now = self._now
+        if kind == _ALLOCATE:
+            relayed = msg.xor_address(stun.XOR_RELAYED_ADDRESS)
+            if relayed is None:
+                self._fail("the server's Allocate success has no XOR-RELAYED-ADDRESS")
+                return
+            self.relayed = relayed
+            self.mapped = msg.xor_mapped_address()
+            self.lifetime_s = msg.get_u32(stun.LIFETIME) or 600
+            self._refresh_at = ticks_add(now, self._refresh_interval())
+            self.state = READY
+            self.counters["allocations"] += 1
+            for peer in self._peers:  # asked for while allocating
+                if peer.ip is not None:
+                    self._request(_PERMISSION, peer)
+                    if peer.channel:
+                        self._request(_CHANNEL, peer)
+        elif kind == _REFRESH:
+            if t.lifetime != 0:
+                self.lifetime_s = msg.get_u32(stun.LIFETIME) or self.lifetime_s
+                self._refresh_at = ticks_add(now, self._refresh_interval())
+                self.counters["refreshes"] += 1
+        elif kind == _PERMISSION:
+            self.counters["permissions"] += 1
+            t.peer.permission = _OK
+            t.peer.permission_at = ticks_add(now, self._permission_refresh_ms)
+        else:
+            self.counters["channel_binds"] += 1
+            peer = t.peer
+            peer.channel_state = _OK
+            peer.channel_at = ticks_add(now, self._channel_refresh_ms)
+            # A channel binding also installs or refreshes the permission (§12.2).
+            peer.permission = _OK
+            peer.permission_at = ticks_add(now, self._permission_refresh_ms)
+
+    def _on_error(self, t, msg):
+        code = msg.error_code()
+        code = code[0] if code else 0
+        if code in (401, 438):
+            realm = msg.get_str(stun.REALM)
+            nonce = msg.get_str(stun.NONCE)
+            # A 401 to a request that already carried our credentials means
+            # they are wrong; give up rather than loop (RFC 8489 §9.2.5).
+            if nonce is None or t.nonce_retries >= _MAX_NONCE_RETRIES or (
+                code == 401 and self._nonce is not None and t.kind == _ALLOCATE and t.nonce_retries
+            ):
+                self._give_up(t, "TURN server refused the credentials (%d): check the username and password" % code)
+                return
+            if realm is not None:
+                if realm != self.realm:
+                    self._key = digest.long_term_key(self.username, realm, self._password)
+                self.realm = realm
+            if self.realm is None:
+                self._give_up(t, "TURN server sent no REALM")
+                return
+            self._nonce = nonce
+            t.nonce_retries += 1
+            t.txid = stun.new_txid()  # a new transaction (§9.2.5)
+            t.sends = 0
+            t.rto = self._rto_ms
+            self._write(t)
+            return
+        if code == 300 and t.kind == _ALLOCATE:
+            alternate = msg.address(stun.ALTERNATE_SERVER)
+            if alternate is not None and self.transport == "udp" and self._redirects < _MAX_REDIRECTS:
+                self._redirects += 1
+                self.server = alternate
+                self.realm = self._nonce = self._key = None
+                t.txid = stun.new_txid()
+                t.sends = 0
+                t.rto = self._rto_ms
+                t.nonce_retries = 0
+                self._write(t)
+                return
+        self._give_up(t, "TURN %s failed with error %d" % (_KIND_NAMES[t.kind], code))
+
+    def _timed_out(self, t):
+        self._give_up(t, "TURN server %s:%d did not answer a %s request" % (
+            self.server[0], self.server[1], _KIND_NAMES[t.kind]))
+
+    def _give_up(self, t, reason):
+        kind = t.kind
+        peer = t.peer
+        t.kind = 0
+        if kind in (_ALLOCATE, _REFRESH):
+            self._fail(reason)
+        elif kind == _PERMISSION:
+            peer.permission = _REFUSED
+        else:
+            peer.channel_state = _REFUSED
+
+    def _fail(self, reason):
+        self.state = FAILED
+        self.error = reason
+        for t in self._txs:
+            t.kind = 0
+
+
+_KIND_NAMES = {_ALLOCATE: "Allocate", _REFRESH: "Refresh", _PERMISSION: "CreatePermission",
+               _CHANNEL: "ChannelBind"}
+
+
+def _earliest(deadline, candidate):
+    if deadline is None or ticks_diff(candidate, deadline) < 0:
+        return candidate
+    return deadline
