@@ -1,0 +1,325 @@
+"""ice.aio.Connection on real sockets against real peers: itself, aioice
+(an independent implementation from PyPI), coturn (Debian's TURN server)
+and a Connection running under the MicroPython unix port. CPython only."""
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import aioice
+import pytest
+
+from ice import aio
+from ice.agent import Config
+from turnserver import TurnServer
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+MICROPYTHON = os.path.join(ROOT, ".venv", "bin", "micropython")
+
+pytestmark = pytest.mark.filterwarnings("error::ResourceWarning")
+
+
+def run(coro, timeout=30):
+    return asyncio.run(asyncio.wait_for(coro, timeout))
+
+
+async def exchange(a, b, end=True, convert=aio.Candidate):
+    """Signal credentials and every gathered candidate both ways."""
+    b.remote_username, b.remote_password = a.local_username, a.local_password
+    a.remote_username, a.remote_password = b.local_username, b.local_password
+    for c in a.local_candidates:
+        await b.add_remote_candidate(type(b.local_candidates[0]).from_sdp(c.to_sdp()) if b.local_candidates else c)
+    for c in b.local_candidates:
+        await a.add_remote_candidate(convert.from_sdp(c.to_sdp()))
+    if end:
+        await a.add_remote_candidate(None)
+        await b.add_remote_candidate(None)
+
+
+async def ping_pong(a, b, rounds=3):
+    for i in range(rounds):
+        await a.send(b"ping %d" % i)
+        assert await asyncio.wait_for(b.recv(), 5) == b"ping %d" % i
+        await b.send(b"pong %d" % i)
+        assert await asyncio.wait_for(a.recv(), 5) == b"pong %d" % i
+
+
+def test_connects_to_itself_and_moves_data():
+    async def main():
+        a = aio.Connection(True, include_loopback=True)
+        b = aio.Connection(False, include_loopback=True)
+        await asyncio.gather(a.gather_candidates(), b.gather_candidates())
+        assert {c.type for c in a.local_candidates} == {"host"}
+        assert any(c.host == "127.0.0.1" for c in a.local_candidates)
+        await exchange(a, b)
+        await asyncio.gather(a.connect(), b.connect())
+        assert a.selected_pair.local.type == "host" and b.selected_pair.remote.type == "host"
+        await ping_pong(a, b)
+        await a.close()
+        await b.close()
+        assert a.state == "closed"
+        with pytest.raises(ConnectionError):
+            await a.send(b"late")
+
+    run(main())
+
+
+@pytest.mark.parametrize("ours_controlling", [True, False], ids=["ours-controlling", "ours-controlled"])
+def test_connects_to_aioice(ours_controlling):
+    async def main():
+        ours = aio.Connection(ours_controlling)
+        theirs = aioice.Connection(not ours_controlling)
+        await asyncio.gather(ours.gather_candidates(), theirs.gather_candidates())
+        assert ours.local_candidates, "no host candidate on this machine's interfaces"
+        theirs.remote_username, theirs.remote_password = ours.local_username, ours.local_password
+        ours.remote_username, ours.remote_password = theirs.local_username, theirs.local_password
+        for c in ours.local_candidates:
+            await theirs.add_remote_candidate(aioice.Candidate.from_sdp(c.to_sdp()))
+        for c in theirs.local_candidates:
+            await ours.add_remote_candidate(aio.Candidate.from_sdp(c.to_sdp()))
+        await ours.add_remote_candidate(None)
+        await theirs.add_remote_candidate(None)
+        await asyncio.gather(ours.connect(), theirs.connect())
+        await ping_pong(ours, theirs)
+        stats = ours.stats()
+        assert stats["counters"]["unauthenticated"] == 0 and stats["counters"]["internal_errors"] == 0
+        await ours.close()
+        await theirs.close()
+
+    run(main())
+
+
+def test_candidate_is_aioice_compatible():
+    line = "6815297761 1 udp 659136 1.2.3.4 31102 typ srflx raddr 10.0.0.1 rport 5000 generation 0"
+    ours = aio.Candidate.from_sdp(line)
+    theirs = aioice.Candidate.from_sdp(line)
+    assert ours.to_sdp() == theirs.to_sdp() == line
+    for field in ("foundation", "component", "transport", "priority", "host", "port", "type",
+                  "related_address", "related_port", "generation"):
+        assert getattr(ours, field) == getattr(theirs, field), field
+    positional = aio.Candidate("1", 1, "udp", 2130706431, "10.0.0.2", 4000, "host")
+    assert positional.to_sdp() == "1 1 udp 2130706431 10.0.0.2 4000 typ host"
+
+
+def relay_kwargs(turn, transport):
+    return dict(turn_server=(turn.ip, turn.port), turn_username=turn.username,
+                turn_password=turn.password, turn_transport=transport, transport_policy="relay")
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+def test_relay_only_connects_through_coturn(turn_server, transport):
+    async def main():
+        a = aio.Connection(True, **relay_kwargs(turn_server, transport))
+        b = aio.Connection(False, **relay_kwargs(turn_server, transport))
+        await asyncio.gather(a.gather_candidates(), b.gather_candidates())
+        for conn in (a, b):
+            assert [c.type for c in conn.local_candidates] == ["relay"]
+            assert conn.local_candidates[0].host == turn_server.ip
+        await exchange(a, b)
+        await asyncio.gather(a.connect(), b.connect())
+        assert a.selected_pair.local.type == "relay" and a.selected_pair.remote.type == "relay"
+        await ping_pong(a, b)
+        turn = a.stats()["turn"][0]
+        assert turn["transport"] == transport and turn["state"] == "ready"
+        assert turn["counters"]["channel_binds"] >= 1  # the data path moved to a channel
+        await a.close()
+        await b.close()
+
+    run(main())
+
+
+def test_relay_survives_permission_channel_and_allocation_refresh():
+    """RFC 8656 §7, §9, §12: lifetimes cut to 3-4 s; data keeps flowing for
+    about three times that, so every refresh must have happened on time."""
+    options = {"permission_refresh_ms": 2000, "channel_refresh_ms": 2000}
+
+    async def main(turn):
+        kwargs = relay_kwargs(turn, "udp")
+        a = aio.Connection(True, turn_options=options, **kwargs)
+        b = aio.Connection(False, turn_options=options, **kwargs)
+        await asyncio.gather(a.gather_candidates(), b.gather_candidates())
+        await exchange(a, b)
+        await asyncio.gather(a.connect(), b.connect())
+        for _ in range(10):
+            await ping_pong(a, b, rounds=1)
+            await asyncio.sleep(1)
+        for conn in (a, b):
+            turn_stats = conn.stats()["turn"][0]
+            assert turn_stats["state"] == "ready"
+            counters = turn_stats["counters"]
+            # The 4 s allocation was refreshed in time (coturn grants 600 s to
+            # a Refresh whatever its cap, so one is enough to outlive the test).
+            assert counters["refreshes"] >= 1, counters
+            assert counters["channel_binds"] >= 3, counters
+            assert conn.state in ("connected", "completed")
+        await a.close()
+        await b.close()
+
+    with TurnServer(channel_lifetime=3, permission_lifetime=3, max_allocate_lifetime=4) as turn:
+        run(main(turn), timeout=40)
+
+
+def test_alternate_server_redirect(turn_server):
+    """A 300 Try Alternate (RFC 8489 §10) moves the allocation to the server named."""
+    async def main(redirector):
+        conn = aio.Connection(True, **relay_kwargs(redirector, "udp"))
+        await conn.gather_candidates()
+        assert [c.type for c in conn.local_candidates] == ["relay"]
+        assert conn.stats()["turn"][0]["server"] == (turn_server.ip, turn_server.port)
+        await conn.close()
+
+    with TurnServer.redirecting_to(turn_server) as redirector:
+        run(main(redirector))
+
+
+def test_wrong_turn_password_fails_gathering_cleanly(turn_server):
+    async def main():
+        kwargs = relay_kwargs(turn_server, "udp")
+        kwargs["turn_password"] = "not-the-password"
+        conn = aio.Connection(True, **kwargs)
+        await conn.gather_candidates()
+        assert conn.local_candidates == []
+        turn = conn.stats()["turn"][0]
+        assert turn["state"] == "failed" and "credentials" in turn["error"]
+        await conn.close()
+
+    run(main())
+
+
+def silent_udp_port():
+    """A bound socket that never answers: a dead STUN server."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+def test_dead_stun_server_delays_no_other_candidate(turn_server):
+    """Candidates trickle out as found: host and relay arrive at once, and
+    the peers connect, while a STUN server that never answers times out."""
+    dead = silent_udp_port()
+
+    async def main():
+        start = time.monotonic()
+        arrived = {}
+
+        def note(cand):
+            if cand is not None:
+                arrived.setdefault(cand.type, time.monotonic() - start)
+
+        kwargs = dict(include_loopback=True, use_ipv6=False, stun_server=dead.getsockname(),
+                      turn_server=(turn_server.ip, turn_server.port), turn_username=turn_server.username,
+                      turn_password=turn_server.password, config=Config(max_sends=3), on_candidate=note)
+        a = aio.Connection(True, **kwargs)
+        b = aio.Connection(False, include_loopback=True, use_ipv6=False)
+        gathering = asyncio.ensure_future(a.gather_candidates())
+        await b.gather_candidates()
+        while "relay" not in arrived:
+            await asyncio.sleep(0.01)
+        assert arrived["host"] < 0.5 and arrived["relay"] < 0.5, arrived
+        assert not gathering.done()  # the dead server is still being asked
+        await exchange(a, b, end=False)
+        await asyncio.gather(a.connect(), b.connect())
+        assert not gathering.done()  # connected before gathering even ended
+        await ping_pong(a, b, rounds=1)
+        await gathering
+        assert time.monotonic() - start > 2.5  # 500 + 1000 + 1600 ms of retransmits
+        await a.close()
+        await b.close()
+
+    try:
+        run(main())
+    finally:
+        dead.close()
+
+
+def test_unresolvable_mdns_candidate_is_reached_as_peer_reflexive():
+    """The controlled side gets only a `.local` name nobody answers for; the
+    controlling side's checks still arrive and teach it a prflx candidate."""
+    async def main():
+        a = aio.Connection(True, include_loopback=True, use_ipv6=False, include_addresses=["127.0.0.1"])
+        b = aio.Connection(False, include_loopback=True, use_ipv6=False, include_addresses=["127.0.0.1"],
+                           mdns_timeout_ms=300)
+        await asyncio.gather(a.gather_candidates(), b.gather_candidates())
+        b.remote_username, b.remote_password = a.local_username, a.local_password
+        a.remote_username, a.remote_password = b.local_username, b.local_password
+        hidden = a.local_candidates[0]
+        await b.add_remote_candidate(aio.Candidate(
+            hidden.foundation, 1, "udp", hidden.priority, "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9.local",
+            hidden.port, "host"))
+        for c in b.local_candidates:
+            await a.add_remote_candidate(c)
+        await asyncio.gather(a.connect(), b.connect())
+        assert b.selected_pair.remote.type == "prflx"
+        await ping_pong(a, b, rounds=1)
+        await asyncio.sleep(0.5)
+        assert b.stats()["driver"]["mdns_unresolved"] == 1
+        await a.close()
+        await b.close()
+
+    run(main())
+
+
+MP_PEER = r"""
+import asyncio, json, sys
+sys.path.insert(0, %(lib)r)
+from ice import aio
+
+async def main():
+    peer = json.loads(sys.argv[1])
+    conn = aio.Connection(peer["controlling"], include_loopback=True, use_ipv6=False,
+                          interfaces=[("lo", "127.0.0.1")], port_range=(40000, 40999))
+    await conn.gather_candidates()
+    print(json.dumps({"ufrag": conn.local_username, "pwd": conn.local_password,
+                      "candidates": [c.to_sdp() for c in conn.local_candidates]}))
+    conn.remote_username, conn.remote_password = peer["ufrag"], peer["pwd"]
+    for line in peer["candidates"]:
+        await conn.add_remote_candidate(aio.Candidate.from_sdp(line))
+    await conn.add_remote_candidate(None)
+    await conn.connect()
+    data = await conn.recv()
+    await conn.send(b"echo " + data)
+    await asyncio.sleep_ms(200)
+    print(json.dumps({"state": conn.state, "got": data.decode()}))
+    await conn.close()
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize("mp_controlling", [True, False], ids=["mp-controlling", "mp-controlled"])
+def test_micropython_connection_reaches_cpython_connection(tmp_path, mp_controlling):
+    script = tmp_path / "mp_peer.py"
+    script.write_text(MP_PEER % {"lib": os.path.join(ROOT, "lib")})
+
+    async def main():
+        ours = aio.Connection(not mp_controlling, include_loopback=True, use_ipv6=False,
+                              include_addresses=["127.0.0.1"])
+        await ours.gather_candidates()
+        offer = {"controlling": mp_controlling, "ufrag": ours.local_username, "pwd": ours.local_password,
+                 "candidates": [c.to_sdp() for c in ours.local_candidates]}
+        proc = await asyncio.create_subprocess_exec(
+            MICROPYTHON, "-X", "heapsize=512K", str(script), json.dumps(offer),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            answer = json.loads(await asyncio.wait_for(proc.stdout.readline(), 10))
+            ours.remote_username, ours.remote_password = answer["ufrag"], answer["pwd"]
+            for line in answer["candidates"]:
+                await ours.add_remote_candidate(aio.Candidate.from_sdp(line))
+            await ours.add_remote_candidate(None)
+            await ours.connect()
+            await ours.send(b"from cpython")
+            assert await asyncio.wait_for(ours.recv(), 5) == b"echo from cpython"
+            result = json.loads(await asyncio.wait_for(proc.stdout.readline(), 10))
+            assert result["state"] in ("connected", "completed") and result["got"] == "from cpython"
+            assert await proc.wait() == 0, (await proc.stderr.read()).decode()
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+            await ours.close()
+
+    run(main())

@@ -1,0 +1,496 @@
+"""`Connection`: the ICE agent on asyncio, the same class on CPython and
+MicroPython. On CPython it takes aioice's constructor arguments and members,
+so code written for aioice.Connection runs unchanged.
+
+The connection binds the sockets, feeds the sans-IO agent (ice.agent) every
+datagram and timeout, and sends what it asks for. Beyond aioice it trickles
+local candidates as they are found (`on_candidate`), reports `stats()`,
+restarts, filters interfaces and addresses, uses a port range, and takes
+explicit capacities (`config=ice.agent.Config(...)`).
+"""
+
+import asyncio
+
+from ice import agent as _agent
+from ice import mdns, netio, sdp, stun
+from ice.compat import ticks_add, ticks_diff, ticks_ms
+
+_ICE_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+_RECV_SIZE = 1500
+
+
+class TransportPolicy:
+    """Which local candidates are used; aioice's enum members work too."""
+
+    ALL = "all"
+    RELAY = "relay"
+
+
+def _policy_name(policy):
+    name = getattr(policy, "name", policy)
+    name = str(name).lower()
+    if name not in ("all", "relay"):
+        raise ValueError("transport_policy must be 'all' or 'relay'")
+    return name
+
+
+class Candidate(sdp.Candidate):
+    """aioice's Candidate: positional fields in aioice's order, and
+    `to_sdp()` without the "candidate:" prefix, as aioice writes it."""
+
+    def __init__(self, foundation, component, transport, priority, host, port, type,
+                 related_address=None, related_port=None, tcptype=None, generation=None, extensions=None):
+        sdp.Candidate.__init__(
+            self, foundation=foundation, component=component, transport=transport, priority=priority,
+            host=host, port=port, type=type, related_address=related_address,
+            related_port=related_port, tcptype=tcptype, generation=generation, extensions=extensions)
+
+    @classmethod
+    def from_sdp(cls, line):
+        c = sdp.Candidate.from_sdp(line)
+        return cls(c.foundation, c.component, c.transport, c.priority, c.host, c.port, c.type,
+                   c.related_address, c.related_port, c.tcptype, c.generation, c.extensions)
+
+    @classmethod
+    def copy_of(cls, c):
+        return cls(c.foundation, c.component, c.transport, c.priority, c.host, c.port, c.type,
+                   c.related_address, c.related_port, c.tcptype, c.generation, c.extensions)
+
+    def to_sdp(self):
+        return sdp.Candidate.to_sdp(self)[10:]
+
+
+def _check_credential(value, minimum, what):
+    if len(value) < minimum or len(value) > 256 or any(ch not in _ICE_CHARS for ch in value):
+        raise ValueError("%s must be %d-256 ice-chars (RFC 8839 §5.4)" % (what, minimum))
+
+
+class Connection:
+    """One ICE session with one component (RTP/RTCP multiplexed)."""
+
+    def __init__(
+        self, ice_controlling, components=1, stun_server=None, turn_server=None,
+        turn_username=None, turn_password=None, turn_ssl=False, turn_transport="udp",
+        use_ipv4=True, use_ipv6=True, transport_policy=TransportPolicy.ALL,
+        local_username=None, local_password=None,
+        # Beyond aioice:
+        config=None, stun_servers=(), include_loopback=False, interfaces=None,
+        include_interfaces=None, exclude_interfaces=None, include_addresses=None,
+        exclude_addresses=None, port_range=None, on_candidate=None, turn_options=None,
+        mdns_timeout_ms=1000, recv_queue_size=64,
+    ):
+        if components != 1:
+            raise ValueError("one component only: multiplex RTP and RTCP (RFC 5761)")
+        if turn_ssl:
+            raise ValueError("TURN over TLS is not supported: use turn_transport 'udp' or 'tcp'")
+        if turn_transport not in ("udp", "tcp"):
+            raise ValueError("turn_transport must be 'udp' or 'tcp'")
+        if turn_server is not None and (turn_username is None or turn_password is None):
+            raise ValueError("a TURN server needs turn_username and turn_password")
+        if local_username is not None:
+            _check_credential(local_username, 4, "local_username")
+        if local_password is not None:
+            _check_credential(local_password, 22, "local_password")
+        self.ice_controlling = ice_controlling
+        self.stun_server = stun_server
+        self.turn_server = turn_server
+        self.turn_username = turn_username
+        self.turn_password = turn_password
+        self.turn_transport = turn_transport
+        self.remote_is_lite = False
+        self._policy = _policy_name(transport_policy)
+        self._stun_servers = ([stun_server] if stun_server else []) + list(stun_servers)
+        self._use_ipv4 = use_ipv4
+        self._use_ipv6 = use_ipv6
+        self._address_options = {
+            "include_loopback": include_loopback, "interfaces": interfaces,
+            "include_interfaces": include_interfaces, "exclude_interfaces": exclude_interfaces,
+            "include_addresses": include_addresses, "exclude_addresses": exclude_addresses,
+        }
+        self._port_range = port_range
+        self._turn_options = turn_options or {}
+        self._mdns_timeout_ms = mdns_timeout_ms
+        self.on_candidate = on_candidate
+        self._agent = _agent.Agent(ice_controlling, config, local_username, local_password)
+        self._remote_username = None
+        self._remote_password = None
+        self._local_candidates = []
+        self._remote_candidates = []
+        self._sockets = {}  # (ip, port) -> UDP socket
+        self._streams = {}  # TCP key -> (reader, writer)
+        self._tasks = []
+        self._wake = asyncio.Event()
+        self._changed = asyncio.Event()  # state or gathering moved on
+        self._gathering = False
+        self._closed = False
+        self._received = []
+        self._received_event = asyncio.Event()
+        self._recv_queue_size = recv_queue_size
+        self.counters = {"send_failed": 0, "recv_dropped": 0, "mdns_unresolved": 0}
+
+    # ---- aioice's members ----------------------------------------------------
+
+    @property
+    def local_candidates(self):
+        return self._local_candidates[:]
+
+    @property
+    def remote_candidates(self):
+        return self._remote_candidates[:]
+
+    @property
+    def local_username(self):
+        return self._agent.local_ufrag
+
+    @property
+    def local_password(self):
+        return self._agent.local_pwd
+
+    @property
+    def remote_username(self):
+        return self._remote_username
+
+    @remote_username.setter
+    def remote_username(self, value):
+        self._remote_username = value
+        self._credentials_changed()
+
+    @property
+    def remote_password(self):
+        return self._remote_password
+
+    @remote_password.setter
+    def remote_password(self, value):
+        self._remote_password = value
+        self._credentials_changed()
+
+    @property
+    def state(self):
+        """new, checking, connected, completed, disconnected, failed or closed."""
+        return self._agent.state
+
+    @property
+    def selected_pair(self):
+        return self._agent.selected_pair
+
+    def _credentials_changed(self):
+        agent = self._agent
+        if self._remote_username and self._remote_password and (
+            agent.remote_ufrag != self._remote_username or agent.remote_pwd != self._remote_password
+        ):
+            agent.set_remote_credentials(self._remote_username, self._remote_password, self.remote_is_lite)
+            self._pump()
+
+    async def gather_candidates(self):
+        """Bind sockets and gather host, server-reflexive and relayed
+        candidates; returns when gathering is over. Candidates trickle out
+        through `on_candidate` (None at the end) as they are found."""
+        if self._gathering:
+            raise ConnectionError("gather_candidates() was already called")
+        self._gathering = True
+        agent = self._agent
+        now = ticks_ms()
+        agent.handle_timeout(now)
+        self._start_task(self._timer())
+        if self._policy == "all":
+            addresses = netio.host_addresses(self._use_ipv4, self._use_ipv6, **self._address_options)
+            for ip in addresses:
+                try:
+                    sock, port = netio.bind_udp(ip, self._port_range)
+                except OSError:
+                    continue  # an address that cannot be bound is skipped
+                self._add_socket(ip, port, sock)
+                agent.add_host_candidate(ip, port)
+            for host, port in self._stun_servers:
+                for v6 in (False, True):
+                    if (v6 and not self._use_ipv6) or (not v6 and not self._use_ipv4):
+                        continue
+                    try:
+                        ip = await netio.resolve(host, port, v6)
+                    except OSError:
+                        continue
+                    if (":" in ip) == v6:
+                        agent.add_stun_server(ip, port)
+        if self.turn_server is not None:
+            await self._start_turn(self.turn_server)
+        self._pump()
+        while not agent.gathering_complete and not self._closed:
+            self._changed.clear()
+            await self._changed.wait()
+        if self.on_candidate is not None:
+            self.on_candidate(None)
+
+    async def _start_turn(self, server):
+        host, port = server
+        ip = await netio.resolve(host, port)
+        agent = self._agent
+        if self.turn_transport == "tcp":
+            reader, writer = await asyncio.open_connection(ip, port)
+            base_ip, base_port = key = ("tcp", len(self._streams) + 1)
+            self._streams[key] = (reader, writer)
+        else:
+            base_ip = "::" if ":" in ip else "0.0.0.0"
+            sock, base_port = netio.bind_udp(base_ip, self._port_range)
+            self._add_socket(base_ip, base_port, sock)
+        client = agent.add_turn_server(
+            ip, port, self.turn_username, self.turn_password, base_ip, base_port,
+            transport=self.turn_transport, now_ms=ticks_ms(), **self._turn_options)
+        if self.turn_transport == "tcp":
+            self._start_task(self._read_stream(client, reader))
+
+    async def add_remote_candidate(self, remote_candidate):
+        """A remote candidate, or None for end-of-candidates. `.local` (mDNS)
+        host names are resolved in the background (RFC 6762 one-shot query);
+        one that does not resolve is still reached as peer-reflexive."""
+        if self._closed:
+            return
+        if remote_candidate is None:
+            self._agent.add_remote_candidate(None)
+            self._pump()
+            return
+        cand = Candidate.copy_of(remote_candidate)
+        if cand.host.endswith(".local"):
+            if self._policy == "all":
+                self._start_task(self._resolve_mdns(cand))
+            return
+        self._add_remote(cand)
+
+    def _add_remote(self, cand):
+        if self._agent.add_remote_candidate(cand):
+            self._remote_candidates.append(cand)
+        self._pump()
+
+    async def connect(self):
+        """Wait until a pair is selected; ConnectionError when ICE fails.
+        With trickle it may run while gathering goes on."""
+        if not self._gathering:
+            raise ConnectionError("Local candidates gathering was not performed")
+        if self._remote_username is None or self._remote_password is None:
+            raise ConnectionError("Remote username or password is missing")
+        while True:
+            state = self._agent.state
+            if state in (_agent.CONNECTED, _agent.COMPLETED):
+                return
+            if state in (_agent.FAILED_STATE, _agent.CLOSED):
+                raise ConnectionError("ICE negotiation failed")
+            self._changed.clear()
+            await self._changed.wait()
+
+    async def send(self, data):
+        await self.sendto(data, 1)
+
+    async def sendto(self, data, component):
+        if component != 1:
+            raise ValueError("only component 1 exists")
+        if self._closed:
+            raise ConnectionError("Cannot send data, connection is closed")
+        try:
+            out = self._agent.send(data)
+        except ValueError as exc:
+            raise ConnectionError("Cannot send data, not connected (%s)" % exc)
+        self._transmit(out)
+
+    async def recv(self):
+        data, _ = await self.recvfrom()
+        return data
+
+    async def recvfrom(self):
+        """(data, component) of the next datagram from the peer."""
+        while not self._received:
+            if self._closed:
+                raise ConnectionError("Connection lost while receiving data")
+            self._received_event.clear()
+            await self._received_event.wait()
+        return self._received.pop(0), 1
+
+    async def close(self):
+        """Release TURN allocations, close sockets and stop every task."""
+        if self._closed:
+            return
+        self._closed = True
+        self._agent.close()
+        self._pump()
+        for _, writer in self._streams.values():
+            try:
+                await writer.drain()
+            except OSError:
+                pass
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            try:
+                await task
+            except BaseException:  # CancelledError, or whatever ended it
+                pass
+        self._tasks = []
+        for sock in self._sockets.values():
+            sock.close()
+        self._sockets = {}
+        for _, writer in self._streams.values():
+            writer.close()
+            try:
+                await writer.wait_closed()
+            except (OSError, AttributeError):
+                pass
+        self._streams = {}
+        self._changed.set()
+        self._received_event.set()
+
+    # ---- beyond aioice -------------------------------------------------------
+
+    def stats(self):
+        """The agent's snapshot plus this driver's counters."""
+        out = self._agent.stats()
+        out["driver"] = dict(self.counters)
+        return out
+
+    def restart(self, local_username=None, local_password=None):
+        """ICE restart (RFC 8445 §9): new local credentials; signal them and
+        the candidates again, then set the peer's new credentials."""
+        self._agent.restart(local_username, local_password)
+        self._remote_username = self._remote_password = None
+        self._remote_candidates = []
+        self._pump()
+
+    # ---- the loop ------------------------------------------------------------
+
+    def _start_task(self, coro):
+        self._tasks.append(asyncio.create_task(coro))
+
+    def _add_socket(self, ip, port, sock):
+        self._sockets[(ip, port)] = sock
+        self._start_task(self._read_socket(ip, port, sock))
+
+    async def _read_socket(self, ip, port, sock):
+        agent = self._agent
+        while not self._closed:
+            try:
+                data, (src_ip, src_port) = await netio.recvfrom(sock, _RECV_SIZE)
+            except (OSError, ValueError):
+                await netio.sleep_ms(10)  # e.g. ICMP unreachable reported late
+                continue
+            agent.handle_packet(ticks_ms(), ip, port, src_ip, src_port, data)
+            self._pump()
+
+    async def _read_stream(self, client, reader):
+        """TURN over TCP: cut the stream into STUN and ChannelData frames
+        (RFC 8656 §12.5) and hand each to the agent as a datagram."""
+        agent = self._agent
+        base_ip, base_port = client.base
+        server_ip, server_port = client.server
+        while not self._closed:
+            try:
+                head = await reader.readexactly(4)
+                body = await reader.readexactly(stun.frame_length(head) - 4)
+            except (OSError, EOFError, ValueError):
+                break  # closed or broken stream: the allocation times out
+            agent.handle_packet(ticks_ms(), base_ip, base_port, server_ip, server_port, head + body)
+            self._pump()
+
+    async def _timer(self):
+        agent = self._agent
+        while not self._closed:
+            deadline = agent.poll_timeout()
+            self._wake.clear()
+            if deadline is None:
+                await self._wake.wait()
+            else:
+                delay = ticks_diff(deadline, ticks_ms())
+                if delay > 0:
+                    await netio.wait_event(self._wake, delay)
+            if self._closed:
+                return
+            agent.handle_timeout(ticks_ms())
+            self._pump()
+
+    def _transmit(self, out):
+        local_ip, local_port, dst_ip, dst_port, data = out
+        sock = self._sockets.get((local_ip, local_port))
+        if sock is not None:
+            if not netio.sendto(sock, data, dst_ip, dst_port):
+                self.counters["send_failed"] += 1
+            return
+        stream = self._streams.get((local_ip, local_port))
+        if stream is None:
+            self.counters["send_failed"] += 1
+            return
+        writer = stream[1]
+        writer.write(bytes(data))
+        self._start_task(_drain(writer))
+
+    def _pump(self):
+        """Send what the agent has queued and act on its events."""
+        agent = self._agent
+        while True:
+            out = agent.poll_transmit()
+            if out is None:
+                break
+            self._transmit(out)
+        changed = False
+        while True:
+            event = agent.poll_event()
+            if event is None:
+                break
+            kind = event[0]
+            if kind == "data":
+                if len(self._received) >= self._recv_queue_size:
+                    self._received.pop(0)
+                    self.counters["recv_dropped"] += 1
+                self._received.append(event[2])
+                self._received_event.set()
+            elif kind == "candidate":
+                cand = Candidate.copy_of(event[1])
+                self._local_candidates.append(cand)
+                if self.on_candidate is not None:
+                    self.on_candidate(cand)
+            else:
+                changed = True
+        if changed or agent.gathering_complete:
+            self._changed.set()
+        self._wake.set()
+        self._tasks = [t for t in self._tasks if not t.done()] if len(self._tasks) > 16 else self._tasks
+
+    async def _resolve_mdns(self, cand):
+        ip = await resolve_mdns(cand.host, self._mdns_timeout_ms, self._port_range, ":" not in cand.host and self._use_ipv4)
+        if ip is None or self._closed:
+            self.counters["mdns_unresolved"] += 1
+            return
+        cand.host = ip
+        self._add_remote(cand)
+
+
+async def _drain(writer):
+    try:
+        await writer.drain()
+    except OSError:
+        pass
+
+
+async def resolve_mdns(name, timeout_ms=1000, port_range=None, ipv4=True):
+    """Resolve a `.local` name with one one-shot mDNS query (RFC 6762 §5.1);
+    None when nobody answers in time."""
+    try:
+        sock, _ = netio.bind_udp("0.0.0.0", port_range)
+    except OSError:
+        return None
+    buf = bytearray(300)
+    try:
+        size = mdns.build_query(buf, name, mdns.TYPE_A if ipv4 else mdns.TYPE_AAAA)
+        netio.sendto(sock, memoryview(buf)[:size], mdns.MDNS_GROUP_V4, mdns.MDNS_PORT)
+        deadline = ticks_add(ticks_ms(), timeout_ms)
+        while True:
+            left = ticks_diff(deadline, ticks_ms())
+            if left <= 0:
+                return None
+            try:
+                data, _ = await netio.wait_ms(netio.recvfrom(sock, _RECV_SIZE), left)
+            except asyncio.TimeoutError:
+                return None
+            try:
+                ip = mdns.parse_answer(data, name)
+            except mdns.MdnsError:
+                continue
+            if ip is not None:
+                return ip
+    finally:
+        sock.close()
