@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 
 import aioice
 import pytest
@@ -242,7 +243,7 @@ def test_unresolvable_mdns_candidate_is_reached_as_peer_reflexive():
     async def main():
         a = aio.Connection(True, include_loopback=True, use_ipv6=False, include_addresses=["127.0.0.1"])
         b = aio.Connection(False, include_loopback=True, use_ipv6=False, include_addresses=["127.0.0.1"],
-                           mdns_timeout_ms=300)
+                           mdns_timeout_ms=300, mdns_interface="127.0.0.1")
         await asyncio.gather(a.gather_candidates(), b.gather_candidates())
         b.remote_username, b.remote_password = a.local_username, a.local_password
         a.remote_username, a.remote_password = b.local_username, b.local_password
@@ -263,15 +264,20 @@ def test_unresolvable_mdns_candidate_is_reached_as_peer_reflexive():
     run(main())
 
 
+def candidate_type(line):
+    return aio.Candidate.from_sdp(line).type
+
+
 MP_PEER = r"""
 import asyncio, json, sys
 sys.path.insert(0, %(lib)r)
 from ice import aio
 
 async def main():
-    peer = json.loads(sys.argv[1])
+    with open(sys.argv[1]) as f:  # a file: this unix port dies on a 256-byte argv
+        peer = json.load(f)
     conn = aio.Connection(peer["controlling"], include_loopback=True, use_ipv6=False,
-                          interfaces=[("lo", "127.0.0.1")], port_range=(40000, 40999))
+                          interfaces=[("lo", "127.0.0.1")], port_range=(40000, 40999), **peer["options"])
     await conn.gather_candidates()
     print(json.dumps({"ufrag": conn.local_username, "pwd": conn.local_password,
                       "candidates": [c.to_sdp() for c in conn.local_candidates]}))
@@ -290,27 +296,39 @@ asyncio.run(main())
 """
 
 
-@pytest.mark.parametrize("mp_controlling", [True, False], ids=["mp-controlling", "mp-controlled"])
-def test_micropython_connection_reaches_cpython_connection(tmp_path, mp_controlling):
+@pytest.mark.parametrize("mp_controlling, relay", [
+    (True, None), (False, None), (False, "udp"), (True, "tcp"),
+], ids=["mp-controlling", "mp-controlled", "mp-relay-udp", "mp-relay-tcp"])
+def test_micropython_connection_reaches_cpython_connection(tmp_path, turn_server, mp_controlling, relay):
+    """The same Connection class on the MicroPython unix port's asyncio, with
+    host candidates, and relay-only through coturn over UDP and over TCP."""
     script = tmp_path / "mp_peer.py"
     script.write_text(MP_PEER % {"lib": os.path.join(ROOT, "lib")})
+    options = relay_kwargs(turn_server, relay) if relay else {}
 
     async def main():
         ours = aio.Connection(not mp_controlling, include_loopback=True, use_ipv6=False,
                               include_addresses=["127.0.0.1"])
         await ours.gather_candidates()
         offer = {"controlling": mp_controlling, "ufrag": ours.local_username, "pwd": ours.local_password,
-                 "candidates": [c.to_sdp() for c in ours.local_candidates]}
+                 "candidates": [c.to_sdp() for c in ours.local_candidates], "options": options}
+        offer_file = tmp_path / "offer.json"
+        offer_file.write_text(json.dumps(offer))
         proc = await asyncio.create_subprocess_exec(
-            MICROPYTHON, "-X", "heapsize=512K", str(script), json.dumps(offer),
+            MICROPYTHON, "-X", "heapsize=512K", str(script), str(offer_file),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         try:
-            answer = json.loads(await asyncio.wait_for(proc.stdout.readline(), 10))
+            line = await asyncio.wait_for(proc.stdout.readline(), 10)
+            assert line, (await proc.stderr.read()).decode()
+            answer = json.loads(line)
+            kinds = {candidate_type(line) for line in answer["candidates"]}
+            assert kinds == ({"relay"} if relay else {"host"})
             ours.remote_username, ours.remote_password = answer["ufrag"], answer["pwd"]
             for line in answer["candidates"]:
                 await ours.add_remote_candidate(aio.Candidate.from_sdp(line))
             await ours.add_remote_candidate(None)
             await ours.connect()
+            assert ours.selected_pair.remote.type == ("relay" if relay else "host")
             await ours.send(b"from cpython")
             assert await asyncio.wait_for(ours.recv(), 5) == b"echo from cpython"
             result = json.loads(await asyncio.wait_for(proc.stdout.readline(), 10))
@@ -323,3 +341,42 @@ def test_micropython_connection_reaches_cpython_connection(tmp_path, mp_controll
             await ours.close()
 
     run(main())
+
+
+def test_mdns_candidate_is_resolved_and_paired_as_host():
+    """A browser-style `<uuid>.local` candidate, answered by an independent
+    responder (python-zeroconf on loopback), becomes a host pair."""
+    zeroconf = pytest.importorskip("zeroconf")
+    name = "%s.local" % uuid.uuid4()
+    zc = zeroconf.Zeroconf(interfaces=["127.0.0.1"], ip_version=zeroconf.IPVersion.V4Only)
+    info = zeroconf.ServiceInfo(
+        "_ice-test._udp.local.", "connection._ice-test._udp.local.",
+        addresses=[socket.inet_aton("127.0.0.1")], port=9, server=name + ".")
+    zc.register_service(info)
+
+    async def main():
+        a = aio.Connection(True, include_loopback=True, use_ipv6=False, include_addresses=["127.0.0.1"])
+        b = aio.Connection(False, include_loopback=True, use_ipv6=False, include_addresses=["127.0.0.1"],
+                           mdns_interface="127.0.0.1")
+        await asyncio.gather(a.gather_candidates(), b.gather_candidates())
+        b.remote_username, b.remote_password = a.local_username, a.local_password
+        hidden = a.local_candidates[0]
+        await b.add_remote_candidate(aio.Candidate(hidden.foundation, 1, "udp", hidden.priority, name,
+                                                   hidden.port, "host"))
+        while not b.remote_candidates:  # resolved in the background
+            await asyncio.sleep(0.02)
+        assert b.remote_candidates[0].host == "127.0.0.1" and b.remote_candidates[0].type == "host"
+        a.remote_username, a.remote_password = b.local_username, b.local_password
+        for c in b.local_candidates:
+            await a.add_remote_candidate(c)
+        await asyncio.gather(a.connect(), b.connect())
+        assert b.selected_pair.remote.type == "host"
+        await ping_pong(a, b, rounds=1)
+        await a.close()
+        await b.close()
+
+    try:
+        run(main())
+    finally:
+        zc.unregister_service(info)
+        zc.close()

@@ -77,7 +77,7 @@ class Connection:
         config=None, stun_servers=(), include_loopback=False, interfaces=None,
         include_interfaces=None, exclude_interfaces=None, include_addresses=None,
         exclude_addresses=None, port_range=None, on_candidate=None, turn_options=None,
-        mdns_timeout_ms=1000, recv_queue_size=64,
+        mdns_timeout_ms=1000, mdns_interface=None, recv_queue_size=64,
     ):
         if components != 1:
             raise ValueError("one component only: multiplex RTP and RTCP (RFC 5761)")
@@ -110,6 +110,7 @@ class Connection:
         self._port_range = port_range
         self._turn_options = turn_options or {}
         self._mdns_timeout_ms = mdns_timeout_ms
+        self._mdns_interface = mdns_interface  # IPv4 address whose link queries go out on
         self.on_candidate = on_candidate
         self._agent = _agent.Agent(ice_controlling, config, local_username, local_password)
         self._remote_username = None
@@ -451,7 +452,7 @@ class Connection:
         self._tasks = [t for t in self._tasks if not t.done()] if len(self._tasks) > 16 else self._tasks
 
     async def _resolve_mdns(self, cand):
-        ip = await resolve_mdns(cand.host, self._mdns_timeout_ms, self._port_range, ":" not in cand.host and self._use_ipv4)
+        ip = await resolve_mdns(cand.host, self._mdns_timeout_ms, self._port_range, self._use_ipv4, self._mdns_interface)
         if ip is None or self._closed:
             self.counters["mdns_unresolved"] += 1
             return
@@ -466,11 +467,14 @@ async def _drain(writer):
         pass
 
 
-async def resolve_mdns(name, timeout_ms=1000, port_range=None, ipv4=True):
-    """Resolve a `.local` name with one one-shot mDNS query (RFC 6762 §5.1);
+async def resolve_mdns(name, timeout_ms=1000, port_range=None, ipv4=True, interface=None):
+    """Resolve a `.local` name with one one-shot mDNS query (RFC 6762 §5.1),
+    sent to the IPv4 group (out of `interface`, an address, when given);
     None when nobody answers in time."""
     try:
         sock, _ = netio.bind_udp("0.0.0.0", port_range)
+        if interface is not None:
+            netio.multicast_from(sock, interface)
     except OSError:
         return None
     buf = bytearray(300)

@@ -122,6 +122,13 @@ def _udp_socket(ip, port):
     return sock
 
 
+def multicast_from(sock, ip):
+    """Send this socket's IPv4 multicast out of the interface holding `ip`."""
+    level = getattr(socket, "IPPROTO_IP", 0)
+    option = getattr(socket, "IP_MULTICAST_IF", 32)  # 32: Linux and lwIP
+    sock.setsockopt(level, option, ip_to_bytes(ip))
+
+
 def sendto(sock, data, ip, port):
     """Send one datagram without blocking; False when it could not go."""
     try:
