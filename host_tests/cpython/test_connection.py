@@ -28,17 +28,14 @@ def run(coro, timeout=30):
     return asyncio.run(asyncio.wait_for(coro, timeout))
 
 
-async def exchange(a, b, end=True, convert=aio.Candidate):
-    """Signal credentials and every gathered candidate both ways."""
-    b.remote_username, b.remote_password = a.local_username, a.local_password
-    a.remote_username, a.remote_password = b.local_username, b.local_password
-    for c in a.local_candidates:
-        await b.add_remote_candidate(type(b.local_candidates[0]).from_sdp(c.to_sdp()) if b.local_candidates else c)
-    for c in b.local_candidates:
-        await a.add_remote_candidate(convert.from_sdp(c.to_sdp()))
-    if end:
-        await a.add_remote_candidate(None)
-        await b.add_remote_candidate(None)
+async def exchange(a, b, end=True):
+    """Signal credentials and every gathered candidate (as SDP text) both ways."""
+    for sender, receiver in ((a, b), (b, a)):
+        receiver.remote_username, receiver.remote_password = sender.local_username, sender.local_password
+        for c in sender.local_candidates:
+            await receiver.add_remote_candidate(aio.Candidate.from_sdp(c.to_sdp()))
+        if end:
+            await receiver.add_remote_candidate(None)
 
 
 async def ping_pong(a, b, rounds=3):
@@ -65,6 +62,45 @@ def test_connects_to_itself_and_moves_data():
         assert a.state == "closed"
         with pytest.raises(ConnectionError):
             await a.send(b"late")
+
+    run(main())
+
+
+def test_ipv6_host_candidates_connect():
+    async def main():
+        a = aio.Connection(True, include_loopback=True, include_addresses=["::1"])
+        b = aio.Connection(False, include_loopback=True, include_addresses=["::1"])
+        await asyncio.gather(a.gather_candidates(), b.gather_candidates())
+        assert [c.host for c in a.local_candidates] == ["::1"]
+        await exchange(a, b)
+        await asyncio.gather(a.connect(), b.connect())
+        assert a.selected_pair.remote.host == "::1"
+        await ping_pong(a, b, rounds=1)
+        await a.close()
+        await b.close()
+
+    run(main())
+
+
+def test_restart_selects_a_new_pair_and_keeps_data_flowing():
+    """ICE restart (RFC 8445 §9): new credentials, new checks, a new pair."""
+    async def main():
+        a = aio.Connection(True, include_loopback=True, use_ipv6=False)
+        b = aio.Connection(False, include_loopback=True, use_ipv6=False)
+        await asyncio.gather(a.gather_candidates(), b.gather_candidates())
+        await exchange(a, b)
+        await asyncio.gather(a.connect(), b.connect())
+        first_pair, first_ufrag = a.selected_pair, a.local_username
+        a.restart()
+        b.restart()
+        assert a.local_username != first_ufrag and a.state == "checking"
+        await exchange(a, b)
+        await asyncio.gather(a.connect(), b.connect())
+        while a.selected_pair is first_pair:
+            await asyncio.sleep(0.01)
+        await ping_pong(a, b)
+        await a.close()
+        await b.close()
 
     run(main())
 
