@@ -156,7 +156,7 @@ class TurnServer:
         verbose=False,
         extra_args=(),
         binary=None,
-        startup_timeout=5.0,
+        startup_timeout=15.0,
     ):
         """Lifetimes are in seconds; None keeps coturn's default (see module
         doc). `alternate_server` is (ip, port) to answer Allocate with 300.

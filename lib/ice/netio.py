@@ -199,6 +199,8 @@ def address_matches(ip, pattern):
     bits = int(bits)
     a = ip_to_bytes(ip)
     b = ip_to_bytes(net)
+    if not 0 <= bits <= 8 * len(b):
+        raise ValueError("prefix length /%d does not fit %s" % (bits, net))
     if len(a) != len(b):
         return False
     whole, rest = divmod(bits, 8)

@@ -7,7 +7,7 @@ peer; requests to the server come out of `poll_transmit`.
 
 The client allocates with long-term credentials (RFC 8489 §9.2: 401 for
 realm and nonce, 438 for a fresh nonce, 300 to move to an ALTERNATE-SERVER),
-refreshes the allocation before its lifetime runs out (§7), keeps a
+refreshes the allocation before its lifetime runs out (§8), keeps a
 permission per peer address (§9) and a channel per peer once asked (§12),
 and deallocates on close.
 """
@@ -37,6 +37,7 @@ _REFUSED = const(3)
 
 _MAX_NONCE_RETRIES = const(3)
 _MAX_REDIRECTS = const(2)
+_RM = const(16)  # RFC 8489 §6.2.1: the last send waits Rm x RTO
 _CONTROL_SIZE = const(320)  # a request with USERNAME, REALM, NONCE, MI, FP
 _SEND_OVERHEAD = const(48)  # Send indication header, XOR-PEER-ADDRESS(v6), DATA
 
@@ -146,17 +147,22 @@ class TurnClient:
                     self._timed_out(t)
         if self.state != READY:
             return
-        if ticks_diff(now_ms, self._refresh_at) >= 0 and not self._busy(_REFRESH):
+        # A deadline that falls due while its request is still in flight moves
+        # on too, or poll_timeout would keep returning it (a busy loop).
+        if ticks_diff(now_ms, self._refresh_at) >= 0:
             self._refresh_at = ticks_add(now_ms, self._refresh_interval())
-            # Ask for the lifetime granted so far (§7.1), so the server
-            # cannot fall back to its default behind our back.
-            self._request(_REFRESH, lifetime=self._lifetime_s or self.lifetime_s)
+            if not self._busy(_REFRESH):
+                # Ask for the lifetime granted so far (§8.1), so the server
+                # cannot fall back to its default behind our back.
+                self._request(_REFRESH, lifetime=self._lifetime_s or self.lifetime_s)
         for peer in self._peers:
             if peer.ip is None:
                 continue
             if peer.permission == _OK and ticks_diff(now_ms, peer.permission_at) >= 0:
+                peer.permission_at = ticks_add(now_ms, self._permission_refresh_ms)
                 self._request(_PERMISSION, peer)
             if peer.channel_state == _OK and ticks_diff(now_ms, peer.channel_at) >= 0:
+                peer.channel_at = ticks_add(now_ms, self._channel_refresh_ms)
                 self._request(_CHANNEL, peer)
 
     def poll_timeout(self):
@@ -215,7 +221,7 @@ class TurnClient:
     # ---- peers and the data path -----------------------------------------
 
     def permit(self, ip):
-        """Ask for a permission towards `ip` (§9.1); idempotent."""
+        """Ask for a permission towards `ip` (§10.1); idempotent."""
         peer = self._peer(ip, None)
         if peer is not None and peer.permission == _IDLE and self.state == READY:
             self._request(_PERMISSION, peer)
@@ -260,7 +266,7 @@ class TurnClient:
         return w.view()
 
     def close(self, now_ms):
-        """Deallocate: a Refresh with LIFETIME 0 (§7.1), sent once."""
+        """Deallocate: a Refresh with LIFETIME 0 (§8.1), sent once."""
         self._now = now_ms
         if self.state == READY:
             for t in self._txs:
@@ -297,7 +303,7 @@ class TurnClient:
         return False
 
     def _refresh_interval(self):
-        # Refresh a minute early, or at 3/4 of a short lifetime (§7.1).
+        # Refresh a minute early, or at 3/4 of a short lifetime (§8.1).
         life_ms = self.lifetime_s * 1000
         return life_ms - 60000 if life_ms > 240000 else life_ms * 3 // 4
 
@@ -332,7 +338,8 @@ class TurnClient:
         """(Re)build a request; a retransmission has the same ID and body."""
         t.sends += 1
         if self.transport == "udp":
-            t.deadline = ticks_add(self._now, t.rto)
+            # After the last send, wait Rm initial RTOs (RFC 8489 §6.2.1).
+            t.deadline = ticks_add(self._now, t.rto if t.sends < self._max_sends else _RM * self._rto_ms)
             t.rto *= 2
         else:
             t.deadline = ticks_add(self._now, self._tcp_timeout_ms)
@@ -385,16 +392,21 @@ class TurnClient:
             self.counters["unauthenticated"] += 1
             return
         kind = t.kind
+        if kind == _ALLOCATE:
+            # Decode before closing the transaction: a malformed attribute
+            # raises StunError and the response is dropped like any other.
+            relayed = msg.xor_address(stun.XOR_RELAYED_ADDRESS)
+            mapped = msg.xor_mapped_address()
+            lifetime = msg.get_u32(stun.LIFETIME)
         t.kind = 0
         now = self._now
         if kind == _ALLOCATE:
-            relayed = msg.xor_address(stun.XOR_RELAYED_ADDRESS)
             if relayed is None:
                 self._fail("the server's Allocate success has no XOR-RELAYED-ADDRESS")
                 return
             self.relayed = relayed
-            self.mapped = msg.xor_mapped_address()
-            self.lifetime_s = msg.get_u32(stun.LIFETIME) or 600
+            self.mapped = mapped
+            self.lifetime_s = lifetime or 600
             self._refresh_at = ticks_add(now, self._refresh_interval())
             self.state = READY
             self.counters["allocations"] += 1
@@ -422,6 +434,10 @@ class TurnClient:
             peer.permission_at = ticks_add(now, self._permission_refresh_ms)
 
     def _on_error(self, t, msg):
+        # A signed error must verify (RFC 8489 §9.2.5); 401/438 come unsigned.
+        if msg.has(stun.MESSAGE_INTEGRITY) and (self._key is None or not msg.check_integrity(self._key)):
+            self.counters["unauthenticated"] += 1
+            return
         code = msg.error_code()
         code = code[0] if code else 0
         if code in (401, 438):
@@ -460,10 +476,14 @@ class TurnClient:
                 t.nonce_retries = 0
                 self._write(t)
                 return
+        if code == 300 and self.transport != "udp":
+            self._give_up(t, "TURN server redirected (300) over %s: only UDP allocations follow "
+                             "ALTERNATE-SERVER; point turn_server at the alternate" % self.transport)
+            return
         self._give_up(t, "TURN %s failed with error %d" % (_KIND_NAMES[t.kind], code))
 
     def _timed_out(self, t):
-        self._give_up(t, "TURN server %s:%d did not answer a %s request" % (
+        self._give_up(t, "TURN server %s:%d did not answer the %s request" % (
             self.server[0], self.server[1], _KIND_NAMES[t.kind]))
 
     def _give_up(self, t, reason):
