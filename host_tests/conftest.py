@@ -1,12 +1,13 @@
-# pytest setup: make `ice` (lib/) and the shared test helpers (host_tests/)
-# importable even without `pip install -e .`.
+# pytest setup: make `ice` (lib/), the camera app `cam` (firmware/), the board
+# settings (boards/) and the shared test helpers (host_tests/) importable.
 import os
 import sys
 
 import pytest
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
-for _p in (_HERE, os.path.join(_HERE, "cpython"), os.path.join(os.path.dirname(_HERE), "lib")):
+_ROOT = os.path.dirname(_HERE)
+for _p in (_HERE, os.path.join(_HERE, "cpython"), *(os.path.join(_ROOT, d) for d in ("lib", "firmware", "boards"))):
     if _p not in sys.path:
         sys.path.insert(0, _p)
 

@@ -73,8 +73,8 @@ def run_module(path):
 
 def main(args):
     here = _split(__file__)[0]
-    _add_path(here + "/../lib")
-    _add_path(here)
+    for folder in ("/../lib", "/../firmware", "/../boards", ""):  # as conftest.py does
+        _add_path(here + folder)
     mpy_dir = None
     if args[:1] == ["--mpy"]:
         mpy_dir, args = args[1], args[2:]
