@@ -1,0 +1,136 @@
+"""Signaling client (firmware/PROTOCOL.md): one JSON object per line over TCP
+to tools/signaling.py. The same source runs on MicroPython (unix port, ESP32)
+and CPython; it uses only asyncio streams and json.
+
+    sig = SignalingClient()
+    await sig.connect("192.0.2.10", 8765)
+    joined = await sig.join("garage", "camera")    # sig.id is ours now
+    while (msg := await sig.recv()) is not None:   # None: the server closed
+        ...
+        await sig.send({"type": "ice", "to": msg["from"], "ufrag": u, "pwd": p})
+    await sig.close()
+"""
+
+import asyncio
+import json
+
+MAX_LINE = 65536  # the server's cap on a line, in bytes
+_READ_SIZE = 1024
+
+
+class SignalingError(Exception):
+    """The server refused a join (its `reason`), or closed before answering."""
+
+
+class SignalingClient:
+    """One connection to the signaling server. `dropped` counts lines that were
+    too long, `malformed` lines that were not a JSON object; both are skipped."""
+
+    def __init__(self, max_line=MAX_LINE):
+        self.max_line = max_line
+        self.id = None
+        self.room = None
+        self.dropped = 0
+        self.malformed = 0
+        self._reader = None
+        self._writer = None
+        self._parts = []  # pieces of the line being read
+        self._size = 0
+        self._skipping = False  # inside a line already counted as dropped
+        self._rest = b""  # read past the last line end
+        self._pending = []  # messages that arrived while join() waited
+
+    async def connect(self, host, port):
+        self._reader, self._writer = await asyncio.open_connection(host, port)
+
+    async def join(self, room, role):
+        """Enter `room` as "camera" or "viewer"; returns the `joined` message.
+        Raises SignalingError with the server's reason when refused."""
+        await self.send({"type": "join", "room": room, "role": role})
+        while True:
+            msg = await self._next()
+            if msg is None:
+                raise SignalingError("connection closed")
+            kind = msg.get("type")
+            if kind == "joined":
+                self.id = msg.get("id")
+                self.room = msg.get("room")
+                return msg
+            if kind == "error":
+                raise SignalingError(msg.get("reason", "refused"))
+            self._pending.append(msg)
+
+    async def send(self, msg):
+        self._writer.write(json.dumps(msg).encode() + b"\n")
+        await self._writer.drain()
+
+    async def recv(self):
+        """The next message (a dict), or None once the server has closed."""
+        if self._pending:
+            return self._pending.pop(0)
+        return await self._next()
+
+    async def close(self):
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.close()
+            try:
+                await writer.wait_closed()
+            except OSError:
+                pass
+
+    async def _next(self):
+        while True:
+            line = await self._line()
+            if line is None:
+                return None
+            if not line.strip():
+                continue
+            try:
+                msg = json.loads(line)
+            except (ValueError, MemoryError):  # MemoryError: deep nesting on a small heap
+                msg = None
+            if isinstance(msg, dict):
+                return msg
+            self.malformed += 1
+
+    async def _line(self):
+        # Bounded readline: a longer line is counted and skipped as it arrives,
+        # never held whole (plain readline has no limit on MicroPython).
+        while True:
+            data, self._rest = self._rest, b""
+            if not data:
+                try:
+                    data = await self._reader.read(_READ_SIZE)
+                except OSError:
+                    data = b""
+                if not data:
+                    self._parts, self._size, self._skipping = [], 0, False
+                    return None
+            end = data.find(b"\n")
+            if end >= 0:
+                self._rest = data[end + 1 :]
+                data = data[:end]
+            if not self._skipping:
+                self._size += len(data)
+                if self._size > self.max_line + 1:  # + a possible "\r"
+                    self.dropped += 1
+                    self._parts, self._skipping = [], True
+                else:
+                    self._parts.append(data)
+            if end < 0:
+                continue
+            skipped, self._skipping = self._skipping, False
+            parts, self._parts, self._size = self._parts, [], 0
+            if skipped:
+                continue
+            line = b"".join(parts)
+            if line.endswith(b"\r"):
+                line = line[:-1]
+            if len(line) > self.max_line:
+                self.dropped += 1
+                continue
+            try:
+                return line.decode()
+            except UnicodeError:
+                self.malformed += 1
