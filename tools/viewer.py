@@ -1,0 +1,893 @@
+"""The host viewer: meet a camera through signaling, connect to it with ICE
+(as the controlling agent), reassemble its JPEG frames, report losses back,
+and show the live picture and the ICE state on a local web page.
+
+    python tools/viewer.py --signaling 127.0.0.1:8765 --room cam1 --http 127.0.0.1:8081 \\
+        [--stun HOST:PORT] [--turn HOST:PORT --turn-user U --turn-password P \\
+        --turn-transport udp|tcp] [--relay-only] [--include-loopback]
+
+Protocols: firmware/PROTOCOL.md. The viewer joins the room as "viewer"; when a
+camera is there (or joins later) it opens an `ice.aio.Connection`, sends `ice`
+(its credentials) and then trickles `candidate` lines and `end-of-candidates`;
+the camera answers the same way. New credentials from the camera while
+connected are an ICE restart: the viewer restarts too and signals its new
+credentials and candidates. A `restart` request from the camera makes the
+viewer start one. `busy` closes the attempt; the viewer retries when a peer
+leaves the room, and every `busy_retry_s`. `peer-left` of the camera ends the
+session; a camera joining starts a new one.
+
+Frames arrive as chunk datagrams (firmware/cam/framing.py) and are rebuilt by
+`framing.Assembler`; every second the viewer sends the camera a loss report
+(frames completed and dropped in that window).
+
+The web page (stdlib asyncio HTTP/1.1, GET only):
+
+    /             HTML with inline CSS/JS: the picture (<img id="frame">) and the
+                  ICE view (#ice-state, #selected, #fps, #frames, #bytes, #pairs)
+    /status.json  the fields below
+    /frame.jpg    the latest complete frame (404 until one exists); the page
+                  asks for /frame.jpg?n=<frame_seq> (the query only defeats caches)
+
+The page polls /status.json and loads /frame.jpg?n=... when `frame_seq`
+changes, right after the previous picture finished loading (so it shows
+frames as fast as they come, and never queues them). This rather than an
+MJPEG `multipart/x-mixed-replace` stream: a stream never finishes loading,
+so the page's `load` event never fires (headless Chromium drivers wait for
+it), each open tab pins a response the server has to cut at shutdown, and
+the page could not tell which frame it shows. Polling works in every
+browser, headless or not.
+
+/status.json fields:
+
+    room              the room name
+    signaling         "connecting", "connected" or "disconnected"
+    viewer_id         our id in the room (null before joining)
+    camera            the camera's id (null when there is no camera)
+    busy              true after the camera answered `busy` (until a retry)
+    sessions          how many sessions were started so far
+    state             ICE state of the current session ("new", "checking",
+                      "connected", "completed", "disconnected", "failed",
+                      "closed"), or "waiting" (no camera) / "busy" without one
+    selected          null, or the selected pair: {"local_type", "local_host",
+                      "local_port", "remote_type", "remote_host", "remote_port",
+                      "rtt_ms", "nominated"}
+    pairs             candidate pairs, each {"local_type", "local_host",
+                      "local_port", "remote_type", "remote_host", "remote_port",
+                      "state", "nominated", "rtt_ms", "requests_sent",
+                      "requests_received", "responses_sent", "responses_received",
+                      "bytes_sent", "bytes_received"}
+    local_candidates  number of local candidates trickled so far
+    remote_candidates number of the camera's candidates in use
+    restarts          ICE restarts in this session
+    fps               frames completed per second over the last `fps_window_s`
+    frames_completed  frames rebuilt in this session
+    frames_dropped    incomplete frames abandoned for a newer one (framing.Assembler;
+                      a frame lost whole is not seen: frame ids are not
+                      consecutive per viewer, the camera numbers all its sends)
+    frames_malformed  datagrams that were not well-formed chunks
+    bytes_received    datagram bytes received from the camera in this session
+    reports_sent      loss reports sent in this session
+    frame_seq         number of the latest frame (counts up over the viewer's
+                      life, never reset; 0 = none yet)
+    has_frame         whether /frame.jpg has a picture (cleared with the session)
+    frame_bytes       size of the latest frame
+    frame_age_ms      how long ago it completed (null without one)
+    turn              the TURN allocations of the session (ice stats)
+
+Per-session fields start again from zero when the camera leaves.
+
+API (in-process, e.g. tests):
+
+    viewer = Viewer(("127.0.0.1", 8765), "cam1", ("127.0.0.1", 0), include_loopback=True)
+    await viewer.start()          # HTTP serving, signaling running; viewer.url
+    status = await viewer.wait_for(lambda s: s["frames_completed"] >= 10, timeout=10)
+    viewer.latest_frame           # bytes or None
+    await viewer.close()
+
+or `await run_viewer(...)` (same arguments), which runs until cancelled.
+"""
+
+import argparse
+import asyncio
+import collections
+import json
+import os
+import signal
+import sys
+import time
+from urllib.parse import urlsplit
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+for _path in (os.path.join(_ROOT, "firmware"), os.path.join(_ROOT, "lib")):
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
+
+from cam import framing  # noqa: E402
+from cam.signal import SignalingClient, SignalingError  # noqa: E402
+from ice import aio  # noqa: E402
+
+_PAIR_FIELDS = (
+    "local_type", "local_host", "local_port", "remote_type", "remote_host", "remote_port",
+    "state", "nominated", "rtt_ms", "requests_sent", "requests_received", "responses_sent",
+    "responses_received", "bytes_sent", "bytes_received",
+)
+_UP = ("connected", "completed")
+_MAX_HEADERS = 100
+_HTTP_IDLE_S = 30
+
+
+def _log(line):
+    print(line, flush=True)
+
+
+def _host_port(text, what):
+    """"host:port" or "[v6]:port" -> (host, port)."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise ValueError("%s must be HOST:PORT, got %r" % (what, text))
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    return host, int(port)
+
+
+class _Session:
+    """One ICE session with the camera, and what came over it."""
+
+    def __init__(self, camera_id, conn):
+        self.camera_id = camera_id
+        self.conn = conn
+        self.tasks = []
+        self.assembler = framing.Assembler()
+        self.gathered = False  # our end-of-candidates went out
+        self.local_candidates = 0
+        self.restarts = 0
+        self.completed = 0
+        self.bytes_received = 0
+        self.reports_sent = 0
+        self.frame_times = collections.deque()
+        self.first_frame_at = None
+        self.failed_since = None
+        self.report_at = time.monotonic()
+        self.reported_completed = 0
+        self.reported_dropped = 0
+
+    def on_frame(self, now):
+        self.completed += 1
+        self.frame_times.append(now)
+        if self.first_frame_at is None:
+            self.first_frame_at = now
+
+    def fps(self, now, window_s):
+        times = self.frame_times
+        while times and now - times[0] > window_s:
+            times.popleft()
+        if not times or self.first_frame_at is None:
+            return 0.0
+        span = min(window_s, max(now - self.first_frame_at, 0.5))
+        return len(times) / span
+
+
+class Viewer:
+    """The viewer; see the module docstring. `signaling` and `http` are
+    (host, port); port 0 for `http` picks a free one (see `http_port`)."""
+
+    def __init__(self, signaling=("127.0.0.1", 8765), room="cam1", http=("127.0.0.1", 8081), *,
+                 stun=None, turn=None, turn_user=None, turn_password=None, turn_transport="udp",
+                 relay_only=False, include_loopback=False, connection_options=None, log=None,
+                 tick_s=1.0, fps_window_s=2.0, busy_retry_s=10.0, failed_restart_s=10.0,
+                 reconnect_s=1.0):
+        self.signaling = (signaling[0], int(signaling[1]))
+        self.room = room
+        self.http = (http[0], int(http[1]))
+        options = {"include_loopback": include_loopback, "recv_queue_size": 512}
+        if stun is not None:
+            options["stun_server"] = (stun[0], int(stun[1]))
+        if turn is not None:
+            options.update(turn_server=(turn[0], int(turn[1])), turn_username=turn_user,
+                           turn_password=turn_password, turn_transport=turn_transport)
+        if relay_only:
+            options["transport_policy"] = "relay"
+        options.update(connection_options or {})
+        self.connection_options = options
+        self.log = log or _log
+        self.tick_s = tick_s
+        self.fps_window_s = fps_window_s
+        self.busy_retry_s = busy_retry_s
+        self.failed_restart_s = failed_restart_s
+        self.reconnect_s = reconnect_s
+
+        self.viewer_id = None
+        self.camera_id = None
+        self.signaling_state = "connecting"
+        self.busy = False
+        self.sessions = 0
+        self.session = None
+        self.latest_frame = None
+        self.frame_seq = 0
+        self._frame_at = None
+        self._busy_at = 0.0
+        self._client = None
+        self._outbox = None
+        self._server = None
+        self._http_tasks = {}  # handler task -> its StreamWriter
+        self._tasks = []
+        self._changed = asyncio.Event()
+        self._closing = False
+        self._closed = asyncio.Event()
+
+    # ---- life cycle -----------------------------------------------------------
+
+    @property
+    def http_port(self):
+        return self._server.sockets[0].getsockname()[1] if self._server else None
+
+    @property
+    def url(self):
+        host = self.http[0]
+        if ":" in host:
+            host = "[%s]" % host
+        return "http://%s:%d/" % (host, self.http_port)
+
+    async def start(self):
+        """Serve the page, then meet the camera in the background."""
+        self._server = await asyncio.start_server(self._serve_http, self.http[0], self.http[1])
+        self.log("viewer page: %s" % self.url)
+        self._tasks.append(asyncio.create_task(self._signaling_loop()))
+        self._tasks.append(asyncio.create_task(self._ticker()))
+        return self
+
+    async def wait_closed(self):
+        await self._closed.wait()
+
+    async def close(self):
+        """Close the session's Connection, the signaling client and the HTTP server."""
+        if self._closing:
+            await self._closed.wait()
+            return
+        self._closing = True
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            try:
+                await task
+            except BaseException:  # CancelledError, or whatever ended it
+                pass
+        self._tasks = []
+        await self._end_session(None)
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
+        if self._server is not None:
+            self._server.close()
+            for task, writer in list(self._http_tasks.items()):
+                writer.transport.abort()  # idle keep-alive connections too
+                task.cancel()
+            await asyncio.gather(*list(self._http_tasks), return_exceptions=True)
+            self._http_tasks.clear()
+            await self._server.wait_closed()
+        self.signaling_state = "disconnected"
+        self._closed.set()
+        self._notify()
+
+    async def wait_for(self, predicate, timeout=10.0):
+        """Wait until predicate(status()) is true; returns that status.
+        TimeoutError (with the last status) otherwise."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            status = self.status()
+            if predicate(status):
+                return status
+            left = deadline - loop.time()
+            if left <= 0:
+                raise TimeoutError("viewer status never matched: %s" % json.dumps(status))
+            self._changed.clear()
+            try:
+                await asyncio.wait_for(self._changed.wait(), min(left, 0.1))
+            except TimeoutError:
+                pass
+
+    def _notify(self):
+        self._changed.set()
+
+    # ---- status -----------------------------------------------------------------
+
+    def status(self):
+        now = time.monotonic()
+        session = self.session
+        out = {
+            "room": self.room,
+            "signaling": self.signaling_state,
+            "viewer_id": self.viewer_id,
+            "camera": self.camera_id,
+            "busy": self.busy,
+            "sessions": self.sessions,
+            "state": "busy" if self.busy else "waiting",
+            "selected": None,
+            "pairs": [],
+            "local_candidates": 0,
+            "remote_candidates": 0,
+            "restarts": 0,
+            "fps": 0.0,
+            "frames_completed": 0,
+            "frames_dropped": 0,
+            "frames_malformed": 0,
+            "bytes_received": 0,
+            "reports_sent": 0,
+            "frame_seq": self.frame_seq,
+            "has_frame": self.latest_frame is not None,
+            "frame_bytes": len(self.latest_frame) if self.latest_frame is not None else 0,
+            "frame_age_ms": None if self._frame_at is None else int((now - self._frame_at) * 1000),
+            "turn": [],
+        }
+        if session is None:
+            return out
+        conn = session.conn
+        stats = conn.stats()
+        pair = conn.selected_pair
+        if pair is not None:
+            out["selected"] = {
+                "local_type": pair.local.type, "local_host": pair.local.host, "local_port": pair.local.port,
+                "remote_type": pair.remote.type, "remote_host": pair.remote.host,
+                "remote_port": pair.remote.port, "rtt_ms": pair.rtt_ms, "nominated": pair.nominated,
+            }
+        out.update(
+            state=conn.state,
+            pairs=[dict(zip(_PAIR_FIELDS, p)) for p in stats["pairs"]],
+            local_candidates=session.local_candidates,
+            remote_candidates=len(conn.remote_candidates),
+            restarts=session.restarts,
+            fps=round(session.fps(now, self.fps_window_s), 1),
+            frames_completed=session.completed,
+            frames_dropped=session.assembler.dropped,
+            frames_malformed=session.assembler.malformed,
+            bytes_received=session.bytes_received,
+            reports_sent=session.reports_sent,
+            turn=[_jsonable(t) for t in stats.get("turn", [])],
+        )
+        return out
+
+    def progress_line(self, status=None):
+        s = status or self.status()
+        if s["camera"] is None:
+            head = "waiting for a camera in room %r (signaling %s)" % (self.room, s["signaling"])
+            return "viewer: " + head
+        sel = s["selected"]
+        via = "-" if sel is None else "%s/%s" % (sel["local_type"], sel["remote_type"])
+        rtt = "" if sel is None or sel["rtt_ms"] is None else " rtt=%sms" % sel["rtt_ms"]
+        return "viewer: %s selected=%s%s fps=%.1f frames=%d dropped=%d bytes=%d" % (
+            s["state"], via, rtt, s["fps"], s["frames_completed"], s["frames_dropped"], s["bytes_received"])
+
+    # ---- signaling ----------------------------------------------------------------
+
+    async def _signaling_loop(self):
+        host, port = self.signaling
+        while not self._closing:
+            client = SignalingClient()
+            self.signaling_state = "connecting"
+            try:
+                await client.connect(host, port)
+                joined = await client.join(self.room, "viewer")
+            except (OSError, SignalingError) as exc:
+                await client.close()
+                self.log("viewer: signaling %s:%d: %s, retrying" % (host, port, exc or "refused"))
+                await asyncio.sleep(self.reconnect_s)
+                continue
+            self._client = client
+            self._outbox = asyncio.Queue()
+            sender = asyncio.create_task(self._send_loop(client, self._outbox))
+            self.signaling_state = "connected"
+            self.viewer_id = joined.get("id")
+            self.log("viewer: joined room %r as %s" % (self.room, self.viewer_id))
+            self._notify()
+            try:
+                for peer in joined.get("peers") or []:
+                    if peer.get("role") == "camera":
+                        self.camera_id = peer.get("id")
+                        await self._start_session(self.camera_id)
+                while True:
+                    msg = await client.recv()
+                    if msg is None:
+                        break
+                    try:
+                        await self._on_message(msg)
+                    except Exception as exc:  # a bug or a bad message must not end the viewer
+                        self.log("viewer: error handling %r: %r" % (msg.get("type"), exc))
+            finally:
+                sender.cancel()
+                try:
+                    await sender
+                except BaseException:
+                    pass
+                self._client = None
+                self._outbox = None
+                self.signaling_state = "disconnected"
+                self.camera_id = None
+                self.busy = False
+                await self._end_session("signaling closed")
+                await client.close()
+            self.log("viewer: signaling closed, reconnecting")
+            await asyncio.sleep(self.reconnect_s)
+
+    async def _send_loop(self, client, outbox):
+        while True:
+            session, msg = await outbox.get()
+            if session is not self.session:
+                continue  # for a session already over
+            msg["to"] = session.camera_id
+            try:
+                await client.send(msg)
+            except (OSError, AttributeError) as exc:  # AttributeError: the client was closed
+                self.log("viewer: signaling send failed (%s)" % exc)
+
+    def _post(self, session, msg):
+        if self._outbox is not None:
+            self._outbox.put_nowait((session, msg))
+
+    async def _on_message(self, msg):
+        kind = msg.get("type")
+        sender = msg.get("from")
+        session = self.session
+        if kind == "peer-joined":
+            if msg.get("role") == "camera":
+                self.camera_id = msg.get("id")
+                self.log("viewer: camera %s joined" % self.camera_id)
+                await self._start_session(self.camera_id)
+        elif kind == "peer-left":
+            left = msg.get("id")
+            if left is not None and left == self.camera_id:
+                self.log("viewer: camera %s left" % left)
+                self.camera_id = None
+                self.busy = False
+                await self._end_session("camera left")
+            elif self.busy and self.camera_id is not None:
+                await self._start_session(self.camera_id)  # a slot may be free now
+        elif kind == "error":
+            self.log("viewer: signaling error: %s" % msg.get("reason"))
+        elif session is None or sender != session.camera_id:
+            return  # not from the camera we are talking to
+        elif kind == "ice":
+            await self._on_credentials(session, msg.get("ufrag"), msg.get("pwd"))
+        elif kind == "candidate":
+            line = msg.get("candidate") or ""
+            if not line:
+                await session.conn.add_remote_candidate(None)
+                return
+            try:
+                cand = aio.Candidate.from_sdp(line)
+            except ValueError:
+                self.log("viewer: ignored a malformed candidate: %r" % line)
+                return
+            await session.conn.add_remote_candidate(cand)
+        elif kind == "end-of-candidates":
+            await session.conn.add_remote_candidate(None)
+        elif kind == "restart":
+            self._restart(session, "the camera asked")
+        elif kind == "busy":
+            self.log("viewer: camera %s is busy (no room for another viewer), waiting" % sender)
+            await self._end_session("busy")
+            self.busy = True
+            self._busy_at = time.monotonic()
+        elif kind == "bye":
+            self.log("viewer: camera %s said bye" % sender)
+            await self._end_session("camera said bye")
+        self._notify()
+
+    async def _on_credentials(self, session, ufrag, pwd):
+        if not ufrag or not pwd:
+            return
+        conn = session.conn
+        if (conn.remote_username, conn.remote_password) == (ufrag, pwd):
+            return  # the same again
+        if conn.remote_username is not None:
+            # New credentials from the camera: an ICE restart (RFC 8445 §9).
+            # Ours change too, and the camera gets them and our candidates again.
+            session.restarts += 1
+            self.log("viewer: camera restarted ICE (%d), restarting too" % session.restarts)
+            conn.restart()
+            self._signal_local(session)
+        # First answer, or the answer to our own restart.
+        conn.remote_username, conn.remote_password = ufrag, pwd
+
+    def _signal_local(self, session):
+        conn = session.conn
+        self._post(session, {"type": "ice", "ufrag": conn.local_username, "pwd": conn.local_password})
+        for cand in conn.local_candidates:
+            if cand.type != "prflx":
+                self._post(session, {"type": "candidate", "candidate": "candidate:" + cand.to_sdp()})
+        if session.gathered:
+            self._post(session, {"type": "end-of-candidates"})
+        # else: on_candidate(None) sends it when gathering ends
+
+    def _restart(self, session, why):
+        session.restarts += 1
+        self.log("viewer: restarting ICE (%s)" % why)
+        session.conn.restart()
+        self._signal_local(session)
+
+    # ---- sessions ------------------------------------------------------------------
+
+    async def _start_session(self, camera_id):
+        if self._closing:
+            return
+        await self._end_session(None)
+        self.busy = False
+        conn = aio.Connection(ice_controlling=True, **self.connection_options)
+        session = _Session(camera_id, conn)
+
+        def trickle(cand):
+            if self.session is not session:
+                return
+            if cand is None:
+                session.gathered = True
+                self._post(session, {"type": "end-of-candidates"})
+            else:
+                session.local_candidates += 1
+                self._post(session, {"type": "candidate", "candidate": "candidate:" + cand.to_sdp()})
+            self._notify()
+
+        conn.on_candidate = trickle
+        self.session = session
+        self.sessions += 1
+        self.log("viewer: session %d with camera %s" % (self.sessions, camera_id))
+        self._post(session, {"type": "ice", "ufrag": conn.local_username, "pwd": conn.local_password})
+        session.tasks.append(asyncio.create_task(self._gather(session)))
+        session.tasks.append(asyncio.create_task(self._receive(session)))
+        self._notify()
+
+    async def _end_session(self, why):
+        session = self.session
+        if session is None:
+            return
+        self.session = None
+        for task in session.tasks:
+            task.cancel()
+        for task in session.tasks:
+            try:
+                await task
+            except BaseException:
+                pass
+        await session.conn.close()
+        self.latest_frame = None
+        self._frame_at = None
+        if why:
+            self.log("viewer: session with %s over (%s)" % (session.camera_id, why))
+        self._notify()
+
+    async def _gather(self, session):
+        try:
+            await session.conn.gather_candidates()
+        except Exception as exc:  # e.g. an unresolvable STUN/TURN name
+            self.log("viewer: gathering failed (%s)" % exc)
+
+    async def _receive(self, session):
+        conn = session.conn
+        assembler = session.assembler
+        while True:
+            try:
+                data = await conn.recv()
+            except ConnectionError:
+                return
+            session.bytes_received += len(data)
+            if not framing.is_frame_datagram(data) or data[0] != framing.CHUNK:
+                continue
+            frame = assembler.add(data)
+            if frame is None:
+                continue
+            now = time.monotonic()
+            session.on_frame(now)
+            self.latest_frame = frame
+            self.frame_seq += 1
+            self._frame_at = now
+            self._notify()
+
+    # ---- once a second ----------------------------------------------------------
+
+    async def _ticker(self):
+        while True:
+            await asyncio.sleep(self.tick_s)
+            session = self.session
+            if session is not None:
+                await self._send_report(session)
+                self._check_failed(session)
+            elif self.busy and self.camera_id is not None and \
+                    time.monotonic() - self._busy_at >= self.busy_retry_s:
+                self.log("viewer: asking camera %s again" % self.camera_id)
+                await self._start_session(self.camera_id)
+            self.log(self.progress_line())
+
+    async def _send_report(self, session):
+        conn = session.conn
+        if conn.state not in _UP or conn.selected_pair is None:
+            return
+        now = time.monotonic()
+        completed = session.completed
+        dropped = session.assembler.dropped
+        buf = bytearray(framing.HEADER_SIZE)
+        framing.write_report(buf, completed - session.reported_completed, dropped - session.reported_dropped,
+                             int((now - session.report_at) * 1000))
+        try:
+            await conn.send(bytes(buf))
+        except ConnectionError:
+            return
+        session.report_at = now
+        session.reported_completed = completed
+        session.reported_dropped = dropped
+        session.reports_sent += 1
+
+    def _check_failed(self, session):
+        """Failed for `failed_restart_s` and the camera did nothing: restart
+        ourselves (a camera that gave up on us takes it as a new session)."""
+        now = time.monotonic()
+        if session.conn.state != "failed":
+            session.failed_since = None
+            return
+        if session.failed_since is None:
+            session.failed_since = now
+        elif now - session.failed_since >= self.failed_restart_s:
+            session.failed_since = None
+            self._restart(session, "ICE failed")
+
+    # ---- HTTP ------------------------------------------------------------------------
+
+    async def _serve_http(self, reader, writer):
+        task = asyncio.current_task()
+        self._http_tasks[task] = writer
+        try:
+            while not self._closing:
+                try:
+                    line = await asyncio.wait_for(reader.readline(), _HTTP_IDLE_S)
+                except TimeoutError:
+                    break
+                if not line:
+                    break
+                parts = line.decode("latin-1").split()
+                headers = {}
+                while len(headers) <= _MAX_HEADERS:
+                    raw = await reader.readline()
+                    if raw in (b"\r\n", b"\n", b""):
+                        break
+                    name, _, value = raw.decode("latin-1").partition(":")
+                    headers[name.strip().lower()] = value.strip()
+                else:
+                    writer.write(_response(431, b"too many headers\n", "text/plain", False))
+                    break
+                if len(parts) != 3 or not parts[2].startswith("HTTP/"):
+                    writer.write(_response(400, b"bad request\n", "text/plain", False))
+                    break
+                method, target, version = parts
+                keep = version == "HTTP/1.1" and headers.get("connection", "").lower() != "close"
+                if headers.get("content-length", "0") != "0" or "transfer-encoding" in headers:
+                    keep = False  # a body we do not read
+                if method != "GET":
+                    writer.write(_response(405, b"GET only\n", "text/plain", keep, extra="Allow: GET\r\n"))
+                else:
+                    writer.write(self._route(urlsplit(target).path, keep))
+                await writer.drain()
+                if not keep:
+                    break
+        except (OSError, ConnectionError, ValueError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+            pass
+        except asyncio.CancelledError:
+            pass  # close(): end quietly (3.11's start_server logs a cancelled handler as an error)
+        finally:
+            self._http_tasks.pop(task, None)
+            writer.close()
+            try:
+                await writer.wait_closed()
+            except (OSError, ConnectionError, asyncio.CancelledError):
+                pass
+
+    def _route(self, path, keep):
+        if path in ("/", "/index.html"):
+            return _response(200, PAGE.encode(), "text/html; charset=utf-8", keep)
+        if path == "/status.json":
+            body = json.dumps(self.status(), default=str).encode()
+            return _response(200, body, "application/json", keep)
+        if path == "/frame.jpg":
+            frame = self.latest_frame
+            if frame is None:
+                return _response(404, b"no frame yet\n", "text/plain", keep)
+            return _response(200, frame, "image/jpeg", keep)
+        return _response(404, b"not found\n", "text/plain", keep)
+
+
+_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
+            431: "Request Header Fields Too Large"}
+
+
+def _response(code, body, content_type, keep, extra=""):
+    head = ("HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n"
+            "Cache-Control: no-store\r\nConnection: %s\r\n%s\r\n") % (
+        code, _REASONS[code], content_type, len(body), "keep-alive" if keep else "close", extra)
+    return head.encode("latin-1") + body
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
+
+
+PAGE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>camera viewer</title>
+<style>
+  body { font: 14px/1.4 system-ui, sans-serif; margin: 0; background: #111; color: #ddd; }
+  main { display: flex; flex-wrap: wrap; gap: 16px; padding: 16px; }
+  #picture { flex: 1 1 480px; min-height: 240px; background: #000; display: flex;
+             align-items: center; justify-content: center; position: relative; }
+  #frame { width: 100%; max-height: 80vh; object-fit: contain; }
+  #frame.empty { display: none; }
+  #nopic { color: #777; }
+  #info { flex: 1 1 360px; }
+  h1 { font-size: 16px; margin: 0 0 8px; }
+  dl { display: grid; grid-template-columns: max-content 1fr; gap: 2px 12px; margin: 0 0 12px; }
+  dt { color: #999; }
+  dd { margin: 0; font-family: ui-monospace, monospace; }
+  table { border-collapse: collapse; width: 100%; font: 12px ui-monospace, monospace; }
+  th, td { border-bottom: 1px solid #333; padding: 2px 6px; text-align: left; }
+  tr.selected td { color: #8f8; }
+  .state-connected, .state-completed { color: #8f8; }
+  .state-checking, .state-new { color: #fd6; }
+  .state-failed, .state-disconnected, .state-closed { color: #f77; }
+</style>
+</head>
+<body>
+<main>
+  <div id="picture"><img id="frame" class="empty" alt="camera picture"><span id="nopic">no picture yet</span></div>
+  <div id="info">
+    <h1>ICE</h1>
+    <dl>
+      <dt>room</dt><dd id="room">-</dd>
+      <dt>camera</dt><dd id="camera">-</dd>
+      <dt>state</dt><dd id="ice-state">-</dd>
+      <dt>selected pair</dt><dd id="selected">-</dd>
+      <dt>fps</dt><dd id="fps">0</dd>
+      <dt>frames</dt><dd id="frames">0</dd>
+      <dt>bytes received</dt><dd id="bytes">0</dd>
+    </dl>
+    <table>
+      <thead><tr><th>local</th><th>remote</th><th>state</th><th>rtt</th><th>checks</th><th>bytes in/out</th></tr></thead>
+      <tbody id="pairs"></tbody>
+    </table>
+  </div>
+</main>
+<script>
+"use strict";
+const $ = (id) => document.getElementById(id);
+let shown = -1;
+function text(id, value) { $(id).textContent = value; }
+function addr(type, host, port) { return type + " " + (host.indexOf(":") >= 0 ? "[" + host + "]" : host) + ":" + port; }
+function render(s) {
+  text("room", s.room + " (signaling " + s.signaling + ")");
+  text("camera", s.camera === null ? "none" : s.camera + (s.busy ? " (busy)" : ""));
+  text("ice-state", s.state);
+  $("ice-state").className = "state-" + s.state;
+  const sel = s.selected;
+  text("selected", sel ? addr(sel.local_type, sel.local_host, sel.local_port) + " \\u2192 " +
+       addr(sel.remote_type, sel.remote_host, sel.remote_port) +
+       (sel.rtt_ms === null ? "" : " (" + sel.rtt_ms + " ms)") + " [" + sel.local_type + "/" + sel.remote_type + "]" : "none");
+  text("fps", s.fps.toFixed(1));
+  text("frames", s.frames_completed + " completed, " + s.frames_dropped + " dropped");
+  text("bytes", String(s.bytes_received));
+  const body = $("pairs");
+  body.textContent = "";
+  for (const p of s.pairs) {
+    const tr = document.createElement("tr");
+    if (sel && p.local_host === sel.local_host && p.local_port === sel.local_port &&
+        p.remote_host === sel.remote_host && p.remote_port === sel.remote_port) tr.className = "selected";
+    const cells = [addr(p.local_type, p.local_host, p.local_port), addr(p.remote_type, p.remote_host, p.remote_port),
+                   p.state + (p.nominated ? " *" : ""), p.rtt_ms === null ? "-" : p.rtt_ms + " ms",
+                   p.requests_sent + "/" + p.responses_received, p.bytes_received + "/" + p.bytes_sent];
+    for (const c of cells) { const td = document.createElement("td"); td.textContent = c; tr.appendChild(td); }
+    body.appendChild(tr);
+  }
+}
+function showFrame(seq) {
+  return new Promise((resolve) => {
+    const img = $("frame");
+    img.onload = () => { img.className = ""; $("nopic").style.display = "none"; shown = seq; resolve(); };
+    img.onerror = () => { shown = seq; resolve(); };
+    img.src = "/frame.jpg?n=" + seq;
+  });
+}
+async function poll() {
+  for (;;) {
+    let waited = false;
+    try {
+      const r = await fetch("/status.json", {cache: "no-store"});
+      const s = await r.json();
+      render(s);
+      if (!s.has_frame) {
+        $("frame").className = "empty";
+        $("nopic").style.display = "";
+      } else if (s.frame_seq !== shown) {
+        await showFrame(s.frame_seq);
+        waited = true;
+      }
+    } catch (e) {
+      text("ice-state", "viewer offline");
+      $("ice-state").className = "state-failed";
+    }
+    if (!waited) await new Promise((r) => setTimeout(r, 100));
+  }
+}
+poll();
+</script>
+</body>
+</html>
+"""
+
+
+async def run_viewer(signaling=("127.0.0.1", 8765), room="cam1", http=("127.0.0.1", 8081), **options):
+    """Run a Viewer until cancelled (or closed); always closes it."""
+    viewer = Viewer(signaling, room, http, **options)
+    try:
+        await viewer.start()
+        await viewer.wait_closed()
+    finally:
+        await viewer.close()
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description="Watch a camera over ICE; serves a page with the picture and ICE state.")
+    p.add_argument("--signaling", default="127.0.0.1:8765", help="signaling server HOST:PORT (TCP, JSON lines)")
+    p.add_argument("--room", default="cam1")
+    p.add_argument("--http", default="127.0.0.1:8081", help="where to serve the page, HOST:PORT")
+    p.add_argument("--stun", help="STUN server HOST:PORT")
+    p.add_argument("--turn", help="TURN server HOST:PORT")
+    p.add_argument("--turn-user")
+    p.add_argument("--turn-password")
+    p.add_argument("--turn-transport", choices=("udp", "tcp"), default="udp")
+    p.add_argument("--relay-only", action="store_true", help="use relayed candidates only")
+    p.add_argument("--include-loopback", action="store_true", help="offer 127.0.0.1/::1 host candidates")
+    args = p.parse_args(argv)
+    try:
+        args.signaling = _host_port(args.signaling, "--signaling")
+        args.http = _host_port(args.http, "--http")
+        args.stun = _host_port(args.stun, "--stun") if args.stun else None
+        args.turn = _host_port(args.turn, "--turn") if args.turn else None
+    except ValueError as exc:
+        p.error(str(exc))
+    if args.turn and (args.turn_user is None or args.turn_password is None):
+        p.error("--turn needs --turn-user and --turn-password")
+    if args.relay_only and not args.turn:
+        p.error("--relay-only needs --turn")
+    return args
+
+
+async def _main(args):
+    task = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+    try:
+        loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    except (NotImplementedError, RuntimeError):
+        pass
+    try:
+        await run_viewer(args.signaling, args.room, args.http, stun=args.stun, turn=args.turn,
+                         turn_user=args.turn_user, turn_password=args.turn_password,
+                         turn_transport=args.turn_transport, relay_only=args.relay_only,
+                         include_loopback=args.include_loopback)
+    except asyncio.CancelledError:
+        pass
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        asyncio.run(_main(args))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
