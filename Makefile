@@ -8,7 +8,7 @@ MP_HEAP   ?= 320K
 MPY_ARCH  ?= xtensawin
 TESTS     ?= host_tests/test_*.py
 
-.PHONY: setup demo test test-cpython test-micropython check-mpy mpy typecheck bench matrix clean
+.PHONY: setup demo sim-demo test test-cpython test-micropython check-mpy mpy typecheck bench matrix clean
 .NOTPARALLEL:
 
 setup: $(STAMP)
@@ -22,10 +22,14 @@ $(STAMP): requirements-dev.txt pyproject.toml
 	ln -sfn $$($(PY) -c 'import sys; print("lib/python%d.%d/site-packages" % sys.version_info[:2])') $(VENV)/mp-typeshed
 	touch $@
 
-# Main job until the camera firmware lands: a camera-to-viewer session of the
-# real agent on the MicroPython unix port, through the network simulator.
+# Main job: signaling server, the camera app on the MicroPython unix port
+# (synthetic JPEG frames) and the viewer with its web page, on loopback.
 demo: $(STAMP)
-	$(MP) -X heapsize=512K tools/demo.py
+	$(PY) tools/demo.py $(if $(DEMO_SECONDS),--seconds $(DEMO_SECONDS))
+
+# The agent alone on the network simulator (NATs, loss), virtual time.
+sim-demo: $(STAMP)
+	$(MP) -X heapsize=512K tools/sim_demo.py
 
 test: typecheck check-mpy test-cpython test-micropython
 
@@ -37,7 +41,8 @@ test-cpython: $(STAMP)
 MP_BUILD := build/mp-host
 test-micropython: $(STAMP)
 	@rm -rf $(MP_BUILD) && mkdir -p $(MP_BUILD)/ice
-	@for f in lib/ice/*.py; do $(MPY_CROSS) -o $(MP_BUILD)/ice/$$(basename $${f%.py}).mpy $$f || exit 1; done
+	@for f in lib/ice/*.py firmware/cam/*.py; do d=$(MP_BUILD)/$$(basename $$(dirname $$f)); mkdir -p $$d; \
+	  $(MPY_CROSS) -o $$d/$$(basename $${f%.py}).mpy $$f || exit 1; done
 	@for f in host_tests/*.py; do case $$f in */mp_run.py|*/conftest.py) continue;; esac; \
 	  $(MPY_CROSS) -o $(MP_BUILD)/$$(basename $${f%.py}).mpy $$f || exit 1; done
 	$(MP) -X heapsize=$(MP_HEAP) host_tests/mp_run.py --mpy $(MP_BUILD) $(TESTS)
@@ -55,6 +60,18 @@ check-mpy: $(STAMP)
 mpy: $(STAMP)
 	@$(call compile_mpy,build/mpy)
 	@find build/mpy -name '*.mpy' -printf '%8s  %p\n' | sort -k2 | awk '{ print; t += $$1 } END { printf "%8d  total bytes\n", t }'
+
+# Copy the library (build/mpy), the camera app (compiled for the board's chip),
+# boot.py/main.py, boards/$(BOARD).py as board.py and firmware/secrets.py to a
+# board: make deploy PORT=/dev/ttyUSB0 BOARD=esp32_cam [DRY_RUN=1] (tools/deploy.py).
+.PHONY: deploy flash
+deploy: mpy
+	@$(PY) tools/deploy.py --port "$(PORT)" --board "$(BOARD)" $(if $(DRY_RUN),--dry-run)
+
+# Erase a board and write a MicroPython image (tools/flash.py):
+# make flash BOARD=esp32_cam FIRMWARE=firmware.bin PORT=/dev/ttyUSB0 [DRY_RUN=1]
+flash: $(STAMP)
+	@$(PY) tools/flash.py --port "$(PORT)" --board "$(BOARD)" --firmware "$(FIRMWARE)" $(if $(DRY_RUN),--dry-run)
 
 typecheck: $(STAMP)
 	@$(VENV)/bin/pyright -p pyrightconfig.json

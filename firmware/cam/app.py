@@ -1,0 +1,331 @@
+"""The camera app: meet viewers through signaling, run one ICE session per
+viewer (up to the board's cap), and stream JPEG frames over each selected
+pair. Runs on ESP32 boards, on the MicroPython unix port and on CPython.
+
+Protocols: firmware/PROTOCOL.md. The viewer controls ICE; the camera answers,
+trickles its candidates, and restarts ICE when a session loses consent or
+the network changes under it.
+"""
+
+import gc
+
+import asyncio
+
+from cam import framing
+from cam.signal import SignalingClient
+from ice import aio
+from ice.agent import Config
+from ice.compat import IS_MICROPYTHON, ticks_add, ticks_diff, ticks_ms
+
+_STATUS_MS = 1000
+_RESTART_AFTER_MS = 5000  # disconnected this long: restart ICE
+_MAX_RESTARTS = 2  # unanswered restarts before the viewer is given up
+_DROP_LIMIT_PERCENT = 5  # back off when more frames than this are dropped
+
+
+def free_heap():
+    if IS_MICROPYTHON:
+        return gc.mem_free()
+    return None
+
+
+class Session:
+    """One viewer: its Connection, frame pacing and restart bookkeeping."""
+
+    def __init__(self, viewer_id, conn, fps_max):
+        self.viewer_id = viewer_id
+        self.conn = conn
+        self.fps_max = fps_max
+        self.fps = fps_max
+        self.next_frame_at = ticks_ms()
+        self.frames_sent = 0
+        self.bytes_sent = 0
+        self.restarts = 0
+        self.trouble_since = None  # when it last left connected/completed
+        self.browser = False
+        self.tasks = []
+
+    @property
+    def interval_ms(self):
+        return 1000 // self.fps
+
+    def on_report(self, completed, dropped):
+        """Halve the frame rate on loss, climb back one step per clean report."""
+        total = completed + dropped
+        if total and dropped * 100 > total * _DROP_LIMIT_PERCENT:
+            self.fps = max(1, self.fps // 2)
+        elif self.fps < self.fps_max:
+            self.fps += 1
+
+    def describe(self):
+        conn = self.conn
+        state = conn.state
+        pair = conn.selected_pair
+        if state in ("connected", "completed") and pair is not None:
+            return "%s: connected via %s/%s, %d fps, %d frames" % (
+                self.viewer_id, pair.local.type, pair.remote.type, self.fps, self.frames_sent)
+        if state in ("new", "checking"):
+            pairs = len(conn.stats()["pairs"])
+            return "%s: %s %d pairs" % (self.viewer_id, "gathering" if not pairs else "checking", pairs)
+        return "%s: %s" % (self.viewer_id, state)
+
+
+class CameraApp:
+    """`board` is a board settings module (boards/*.py); `source` has
+    capture() -> JPEG bytes."""
+
+    def __init__(self, board, source, signaling_host, signaling_port, room,
+                 turn_servers=None, connection_options=None, status=print):
+        self.board = board
+        self.source = source
+        self.signaling = (signaling_host, signaling_port)
+        self.room = room
+        self.turn_servers = turn_servers if turn_servers is not None else list(board.TURN_SERVERS)
+        self.connection_options = connection_options or {}
+        self.status = status
+        self.sessions = {}
+        self.client = None
+        self.chunker = framing.Chunker()
+        self.frames_captured = 0
+        self._stopping = False
+
+    # ---- signaling ----------------------------------------------------------
+
+    async def run(self, duration_ms=None):
+        """Serve viewers until stop() (or for `duration_ms`)."""
+        self.client = client = SignalingClient()
+        await client.connect(self.signaling[0], self.signaling[1])
+        await client.join(self.room, "camera")
+        self.status("camera: joined room %r, waiting for viewers" % self.room)
+        tasks = [asyncio.create_task(self._stream()), asyncio.create_task(self._report_status())]
+        started = ticks_ms()
+        try:
+            while not self._stopping:
+                msg = await client.recv()
+                if msg is None:
+                    self.status("camera: signaling closed")
+                    break
+                await self._on_message(msg)
+                if duration_ms is not None and ticks_diff(ticks_ms(), started) > duration_ms:
+                    break
+        finally:
+            self._stopping = True
+            for task in tasks:
+                task.cancel()
+            for viewer_id in list(self.sessions):
+                await self._close_session(viewer_id)
+            await client.close()
+
+    def stop(self):
+        self._stopping = True
+        if self.client is not None:
+            asyncio.create_task(self.client.close())
+
+    async def _send(self, to, msg):
+        msg["to"] = to
+        await self.client.send(msg)
+
+    async def _on_message(self, msg):
+        kind = msg.get("type")
+        sender = msg.get("from") or msg.get("id")
+        session = self.sessions.get(sender)
+        if kind == "ice":
+            await self._on_credentials(sender, msg.get("ufrag"), msg.get("pwd"))
+        elif kind == "sdp" and msg.get("kind") == "offer":
+            await self._on_offer(sender, msg.get("sdp") or "")
+        elif kind == "candidate" and session is not None:
+            line = msg.get("candidate") or ""
+            if line:
+                try:
+                    await session.conn.add_remote_candidate(aio.Candidate.from_sdp(line))
+                except ValueError:
+                    pass  # a malformed candidate line is ignored
+            else:
+                await session.conn.add_remote_candidate(None)  # browsers end with ""
+        elif kind == "end-of-candidates" and session is not None:
+            await session.conn.add_remote_candidate(None)
+        elif kind == "restart" and session is not None:
+            await self._restart(session)
+        elif kind in ("bye", "peer-left") and session is not None:
+            self.status("camera: %s left" % sender)
+            await self._close_session(sender)
+
+    async def _on_credentials(self, viewer_id, ufrag, pwd):
+        if not ufrag or not pwd:
+            return
+        session = self.sessions.get(viewer_id)
+        if session is not None:
+            conn = session.conn
+            if conn.remote_username is None:  # the answer to our own restart
+                conn.remote_username, conn.remote_password = ufrag, pwd
+                return
+            if (conn.remote_username, conn.remote_password) == (ufrag, pwd):
+                return
+            # New credentials from the viewer: an ICE restart (RFC 8445 §9).
+            session.conn.restart()
+            session.conn.remote_username, session.conn.remote_password = ufrag, pwd
+            await self._signal_local(session)
+            return
+        session = await self._open_session(viewer_id)
+        if session is None:
+            return
+        session.conn.remote_username, session.conn.remote_password = ufrag, pwd
+        await self._send(viewer_id, {"type": "ice", "ufrag": session.conn.local_username,
+                                     "pwd": session.conn.local_password})
+
+    async def _on_offer(self, viewer_id, sdp_text):
+        from cam import webrtc  # only browsers need SDP
+
+        try:
+            offer = webrtc.parse_offer(sdp_text)
+        except ValueError:
+            return
+        session = self.sessions.get(viewer_id) or await self._open_session(viewer_id)
+        if session is None:
+            return
+        session.browser = True
+        conn = session.conn
+        conn.remote_username, conn.remote_password = offer["ufrag"], offer["pwd"]
+        await self._send(viewer_id, {"type": "sdp", "kind": "answer",
+                                     "sdp": webrtc.build_answer(offer, conn.local_username, conn.local_password)})
+        for line in offer["candidates"]:
+            try:
+                await conn.add_remote_candidate(aio.Candidate.from_sdp(line))
+            except ValueError:
+                pass
+
+    async def _open_session(self, viewer_id):
+        board = self.board
+        if len(self.sessions) >= board.MAX_VIEWERS:
+            await self._send(viewer_id, {"type": "busy"})
+            self.status("camera: %s refused, %d viewers is the cap" % (viewer_id, board.MAX_VIEWERS))
+            return None
+        options = {"config": Config(**board.ICE), "port_range": board.PORT_RANGE,
+                   "stun_servers": list(board.STUN_SERVERS)}
+        if self.turn_servers:
+            turn = self.turn_servers[0]
+            options.update(turn_server=(turn["host"], turn["port"]), turn_username=turn["username"],
+                           turn_password=turn["password"], turn_transport=turn.get("transport", "udp"))
+        options.update(self.connection_options)
+        conn = aio.Connection(False, **options)
+        session = Session(viewer_id, conn, board.FPS_MAX)
+        self.sessions[viewer_id] = session
+
+        def trickle(cand):
+            msg = {"type": "candidate", "candidate": "candidate:" + cand.to_sdp()} if cand else \
+                {"type": "end-of-candidates"}
+            session.tasks.append(asyncio.create_task(self._send(viewer_id, msg)))
+            if len(session.tasks) > 8:
+                session.tasks = [t for t in session.tasks if not t.done()]
+
+        conn.on_candidate = trickle
+        session.tasks.append(asyncio.create_task(conn.gather_candidates()))
+        session.tasks.append(asyncio.create_task(self._receive(session)))
+        self.status("camera: session for %s" % viewer_id)
+        return session
+
+    async def _signal_local(self, session):
+        """Our credentials and every candidate again, after a restart."""
+        conn = session.conn
+        viewer_id = session.viewer_id
+        await self._send(viewer_id, {"type": "ice", "ufrag": conn.local_username, "pwd": conn.local_password})
+        for cand in conn.local_candidates:
+            await self._send(viewer_id, {"type": "candidate", "candidate": "candidate:" + cand.to_sdp()})
+        await self._send(viewer_id, {"type": "end-of-candidates"})
+
+    async def _restart(self, session):
+        session.restarts += 1
+        session.trouble_since = ticks_ms()
+        self.status("camera: restarting ICE with %s (%d)" % (session.viewer_id, session.restarts))
+        session.conn.restart()
+        await self._signal_local(session)
+
+    async def _close_session(self, viewer_id):
+        session = self.sessions.pop(viewer_id, None)
+        if session is None:
+            return
+        for task in session.tasks:
+            task.cancel()
+        await session.conn.close()
+        gc.collect()
+
+    # ---- media ----------------------------------------------------------------
+
+    async def _receive(self, session):
+        conn = session.conn
+        while True:
+            try:
+                data = await conn.recv()
+            except ConnectionError:
+                return
+            if framing.is_frame_datagram(data):
+                try:
+                    completed, dropped, _ = framing.parse_report(data)
+                except framing.FrameError:
+                    continue
+                session.on_report(completed, dropped)
+
+    def _streamable(self, session):
+        return session.conn.state in ("connected", "completed")
+
+    async def _stream(self):
+        """Capture at the pace of the most eager session; each session gets
+        frames at its own (possibly backed-off) rate."""
+        while not self._stopping:
+            now = ticks_ms()
+            due = [s for s in self.sessions.values()
+                   if self._streamable(s) and ticks_diff(now, s.next_frame_at) >= 0]
+            if due:
+                frame = self.source.capture()
+                self.frames_captured += 1
+                for session in due:
+                    await self._send_frame(session, frame)
+                    session.next_frame_at = ticks_add(now, session.interval_ms)
+            wait = 1000 // max(1, self.board.FPS_MAX)
+            for s in self.sessions.values():
+                if self._streamable(s):
+                    wait = min(wait, max(1, ticks_diff(s.next_frame_at, ticks_ms())))
+            await (asyncio.sleep_ms(wait) if IS_MICROPYTHON else asyncio.sleep(wait / 1000))
+
+    async def _send_frame(self, session, frame):
+        conn = session.conn
+        try:
+            for chunk in self.chunker.chunks(frame):
+                await conn.send(chunk)
+                session.bytes_sent += len(chunk)
+        except ConnectionError:
+            return
+        session.frames_sent += 1
+
+    # ---- health and status ------------------------------------------------------
+
+    async def _report_status(self):
+        while not self._stopping:
+            await (asyncio.sleep_ms(_STATUS_MS) if IS_MICROPYTHON else asyncio.sleep(_STATUS_MS / 1000))
+            await self._check_health()
+            parts = [s.describe() for s in self.sessions.values()] or ["no viewers"]
+            heap = free_heap()
+            self.status("camera: %s%s" % ("; ".join(parts), "" if heap is None else ", heap free %d" % heap))
+
+    async def _check_health(self):
+        """Restart ICE on a session that lost consent (RFC 7675) or failed;
+        give a viewer up after unanswered restarts."""
+        now = ticks_ms()
+        for session in list(self.sessions.values()):
+            state = session.conn.state
+            if state in ("connected", "completed"):
+                session.trouble_since = None
+                session.restarts = 0
+                continue
+            if state in ("new", "checking") and session.restarts == 0:
+                continue
+            if session.trouble_since is None:
+                session.trouble_since = now
+                continue
+            if ticks_diff(now, session.trouble_since) < _RESTART_AFTER_MS and state != "failed":
+                continue
+            if session.restarts >= _MAX_RESTARTS or session.browser:
+                self.status("camera: giving up on %s" % session.viewer_id)
+                await self._close_session(session.viewer_id)
+            else:
+                await self._restart(session)

@@ -1,0 +1,57 @@
+"""Camera entry point: on a board, `main.py` at the root of the filesystem;
+on a host, `micropython firmware/main.py --signaling HOST:PORT --room NAME
+[--board unix] [--seconds N] [--interface IP]`.
+
+Settings come from `board.py` (a copy of boards/<board>.py) and
+`secrets.py` (Wi-Fi, signaling address, room, TURN credentials; see
+secrets_example.py). Arguments override them on a host.
+"""
+
+import sys
+
+if sys.platform == "linux":  # a host: the repo's folders stand in for the board's /lib
+    # sys.path[0] is this script's folder; .mpy builds on MICROPYPATH go
+    # before the sources, as frozen code does on a board.
+    _here = sys.path.pop(0)
+    for _path in ("/../lib", "/../firmware", "/../boards"):
+        if _here + _path not in sys.path:
+            sys.path.append(_here + _path)
+
+import asyncio
+
+from cam.app import CameraApp
+from cam.camera_source import open_source
+
+
+def _settings():
+    """Board module, secrets module (or None) and overrides from argv."""
+    args = {}
+    argv = sys.argv[1:]
+    for i in range(0, len(argv) - 1, 2):
+        if argv[i].startswith("--"):
+            args[argv[i][2:]] = argv[i + 1]
+    board = __import__(args.get("board", "board"))
+    try:
+        import secrets
+    except ImportError:
+        secrets = None
+    return board, secrets, args
+
+
+def main():
+    board, secrets, args = _settings()
+    host_port = args.get("signaling") or "%s:%d" % (
+        getattr(secrets, "SIGNALING_HOST", "127.0.0.1"), getattr(secrets, "SIGNALING_PORT", 8765))
+    host, port = host_port.rsplit(":", 1)
+    room = args.get("room") or getattr(secrets, "ROOM", "camera")
+    turn = getattr(secrets, "TURN_SERVERS", None)
+    options = {}
+    if "interface" in args:  # a host run on loopback only
+        options = {"interfaces": [("lo", args["interface"])], "include_loopback": True, "use_ipv6": False}
+    source = open_source(board.CAMERA, 320, 240)
+    app = CameraApp(board, source, host, int(port), room, turn_servers=turn, connection_options=options)
+    seconds = args.get("seconds")
+    asyncio.run(app.run(None if seconds is None else int(seconds) * 1000))
+
+
+main()
