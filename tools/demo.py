@@ -42,12 +42,12 @@ def compile_camera():
                                 os.path.join(ROOT, folder, name)], check=True)
 
 
-async def pipe_lines(stream, prefix):
+async def pipe_lines(stream, prefix, log):
     while True:
         line = await stream.readline()
         if not line:
             return
-        print(prefix + line.decode(errors="replace").rstrip(), flush=True)
+        log(prefix + line.decode(errors="replace").rstrip())
 
 
 def camera_command(tcp_port, heap, seconds=None):
@@ -59,8 +59,11 @@ def camera_command(tcp_port, heap, seconds=None):
     return command
 
 
-async def run(seconds=None, http_port=8081, heap="256K", log=print):
-    """Run the three parts; returns the viewer's frame count at the end."""
+async def run(seconds=None, http_port=8081, heap="256K", log=None, stop=None, on_ready=None):
+    """Run the three parts until `stop` (an asyncio.Event) is set, SIGINT or
+    SIGTERM, or `seconds` pass; returns the viewer's frame count at the end.
+    `on_ready(viewer)` is called once the page is served."""
+    log = log or log_line
     compile_camera()
     server = await signaling.serve("127.0.0.1", 0, 0)
     viewer = viewer_tool.Viewer(("127.0.0.1", server.tcp_port), ROOM, ("127.0.0.1", http_port),
@@ -70,15 +73,18 @@ async def run(seconds=None, http_port=8081, heap="256K", log=print):
     camera = await asyncio.create_subprocess_exec(
         *camera_command(server.tcp_port, heap), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
         env=dict(os.environ, MICROPYPATH=".frozen:" + BUILD))
-    output = asyncio.ensure_future(pipe_lines(camera.stdout, "camera | "))
+    output = asyncio.ensure_future(pipe_lines(camera.stdout, "camera | ", log))
     try:
         await viewer.start()
         log("demo: signaling on 127.0.0.1:%d, camera pid %d (MicroPython unix port)" % (server.tcp_port, camera.pid))
         log("demo: viewer page: %s" % viewer.url)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+        if on_ready is not None:
+            on_ready(viewer)
+        if stop is None:
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
         waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(camera.wait())]
         if seconds is not None:
             waiters.append(asyncio.ensure_future(asyncio.sleep(seconds)))
@@ -95,6 +101,10 @@ async def run(seconds=None, http_port=8081, heap="256K", log=print):
         await output
         await viewer.close()
         await server.close()
+
+
+def log_line(line):
+    print(line, flush=True)
 
 
 def main(argv=None):

@@ -247,11 +247,7 @@ class Viewer:
         self._closing = True
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            try:
-                await task
-            except BaseException:  # CancelledError, or whatever ended it
-                pass
+        await asyncio.gather(*self._tasks, return_exceptions=True)  # keeps our own cancellation
         self._tasks = []
         await self._end_session(None)
         if self._client is not None:
@@ -395,10 +391,7 @@ class Viewer:
                         self.log("viewer: error handling %r: %r" % (msg.get("type"), exc))
             finally:
                 sender.cancel()
-                try:
-                    await sender
-                except BaseException:
-                    pass
+                await asyncio.gather(sender, return_exceptions=True)
                 self._client = None
                 self._outbox = None
                 self.signaling_state = "disconnected"
@@ -542,11 +535,7 @@ class Viewer:
         self.session = None
         for task in session.tasks:
             task.cancel()
-        for task in session.tasks:
-            try:
-                await task
-            except BaseException:
-                pass
+        await asyncio.gather(*session.tasks, return_exceptions=True)
         await session.conn.close()
         self.latest_frame = None
         self._frame_at = None

@@ -318,11 +318,9 @@ class Connection:
                 pass
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            try:
-                await task
-            except BaseException:  # CancelledError, or whatever ended it
-                pass
+        # gather, not a loop of awaits that swallows CancelledError: a caller
+        # cancelled while closing must still see its cancellation.
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
         for sock in self._sockets.values():
             sock.close()
