@@ -10,6 +10,8 @@ _ROOT = os.path.dirname(_HERE)
 for _p in (_HERE, os.path.join(_HERE, "cpython"), *(os.path.join(_ROOT, d) for d in ("lib", "firmware", "boards"))):
     if _p not in sys.path:
         sys.path.insert(0, _p)
+if _ROOT not in sys.path:
+    sys.path.append(_ROOT)  # `from tools import signaling, viewer`
 
 
 @pytest.fixture(scope="session")

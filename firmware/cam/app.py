@@ -75,7 +75,8 @@ class CameraApp:
     capture() -> JPEG bytes."""
 
     def __init__(self, board, source, signaling_host, signaling_port, room,
-                 turn_servers=None, connection_options=None, status=print):
+                 turn_servers=None, connection_options=None, status=print,
+                 restart_after_ms=_RESTART_AFTER_MS, status_ms=_STATUS_MS):
         self.board = board
         self.source = source
         self.signaling = (signaling_host, signaling_port)
@@ -87,6 +88,8 @@ class CameraApp:
         self.client = None
         self.chunker = framing.Chunker()
         self.frames_captured = 0
+        self.restart_after_ms = restart_after_ms
+        self.status_ms = status_ms
         self._stopping = False
 
     # ---- signaling ----------------------------------------------------------
@@ -301,7 +304,7 @@ class CameraApp:
 
     async def _report_status(self):
         while not self._stopping:
-            await (asyncio.sleep_ms(_STATUS_MS) if IS_MICROPYTHON else asyncio.sleep(_STATUS_MS / 1000))
+            await (asyncio.sleep_ms(self.status_ms) if IS_MICROPYTHON else asyncio.sleep(self.status_ms / 1000))
             await self._check_health()
             parts = [s.describe() for s in self.sessions.values()] or ["no viewers"]
             heap = free_heap()
@@ -322,7 +325,7 @@ class CameraApp:
             if session.trouble_since is None:
                 session.trouble_since = now
                 continue
-            if ticks_diff(now, session.trouble_since) < _RESTART_AFTER_MS and state != "failed":
+            if ticks_diff(now, session.trouble_since) < self.restart_after_ms and state != "failed":
                 continue
             if session.restarts >= _MAX_RESTARTS or session.browser:
                 self.status("camera: giving up on %s" % session.viewer_id)
