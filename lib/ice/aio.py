@@ -119,6 +119,7 @@ class Connection:
         self._remote_candidates = []
         self._sockets = {}  # (ip, port) -> UDP socket
         self._streams = {}  # TCP key -> (reader, writer)
+        self._draining = []  # writers with a drain() in flight
         self._tasks = []
         self._wake = asyncio.Event()
         self._changed = asyncio.Event()  # state or gathering moved on
@@ -354,6 +355,8 @@ class Connection:
     # ---- the loop ------------------------------------------------------------
 
     def _start_task(self, coro):
+        if len(self._tasks) > 16:  # finished drains and lookups
+            self._tasks = [t for t in self._tasks if not t.done()]
         self._tasks.append(asyncio.create_task(coro))
 
     def _add_socket(self, ip, port, sock):
@@ -414,8 +417,18 @@ class Connection:
             self.counters["send_failed"] += 1
             return
         writer = stream[1]
-        writer.write(bytes(data))
-        self._start_task(_drain(writer))
+        writer.write(bytes(data))  # copied: the agent reuses its buffers
+        if writer not in self._draining:  # one flush in flight per stream
+            self._draining.append(writer)
+            self._start_task(self._drain(writer))
+
+    async def _drain(self, writer):
+        try:
+            await writer.drain()
+        except OSError:
+            self.counters["send_failed"] += 1
+        finally:
+            self._draining.remove(writer)
 
     def _pump(self):
         """Send what the agent has queued and act on its events."""
@@ -447,7 +460,6 @@ class Connection:
         if changed or agent.gathering_complete:
             self._changed.set()
         self._wake.set()
-        self._tasks = [t for t in self._tasks if not t.done()] if len(self._tasks) > 16 else self._tasks
 
     async def _resolve_mdns(self, cand):
         ip = await resolve_mdns(cand.host, self._mdns_timeout_ms, self._port_range, self._use_ipv4, self._mdns_interface)
@@ -456,13 +468,6 @@ class Connection:
             return
         cand.host = ip
         self._add_remote(cand)
-
-
-async def _drain(writer):
-    try:
-        await writer.drain()
-    except OSError:
-        pass
 
 
 async def resolve_mdns(name, timeout_ms=1000, port_range=None, ipv4=True, interface=None):
