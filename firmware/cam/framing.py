@@ -77,7 +77,8 @@ class Assembler:
         self.dropped = 0
         self.malformed = 0
         self._id = None
-        self._parts = []
+        self._parts = {}  # index -> payload: grows with chunks received, not with the wire's count
+        self._count = 0
         self._have = 0
 
     def add(self, data):
@@ -90,19 +91,21 @@ class Assembler:
         if frame_id != self._id:
             if self._id is not None and _newer(self._id, frame_id):
                 return None  # a late chunk of a frame already given up
-            if self._id is not None and self._have < len(self._parts):
+            if self._id is not None and self._have < self._count:
                 self.dropped += 1
             self._id = frame_id
-            self._parts = [None] * count
+            self._parts = {}
+            self._count = count
             self._have = 0
-        if count != len(self._parts) or self._parts[index] is not None:
+        if count != self._count or index in self._parts:
             return None  # a duplicate, or a chunk that disagrees on the count
         self._parts[index] = bytes(payload)
         self._have += 1
         if self._have < count:
             return None
-        frame = b"".join(self._parts)
-        self._parts = []  # complete: nothing pending for this id
+        frame = b"".join([self._parts[i] for i in range(count)])
+        self._parts = {}  # complete: nothing pending for this id
+        self._count = 0
         self._have = 0
         if len(frame) > self.max_frame:
             self.malformed += 1

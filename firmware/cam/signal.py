@@ -88,7 +88,8 @@ class SignalingClient:
                 continue
             try:
                 msg = json.loads(line)
-            except (ValueError, MemoryError):  # MemoryError: deep nesting on a small heap
+            except (ValueError, MemoryError, RuntimeError):  # deep nesting: MemoryError on a
+                # small heap, RecursionError (a RuntimeError) on CPython
                 msg = None
             if isinstance(msg, dict):
                 return msg

@@ -707,8 +707,14 @@ class Agent:
         return True
 
     def _respond_error(self, now, base, dest, msg, code, reason, signed=False, unknown=None):
-        if not signed and not self._error_allowed(now):
-            return
+        if not signed:
+            # Unauthenticated: never more bytes out than came in (header,
+            # ERROR-CODE, FINGERPRINT), so a forger gains nothing by us.
+            if 36 + ((len(reason) + 3) & ~3) > len(msg.data):
+                self.counters["rate_limited"] += 1
+                return
+            if not self._error_allowed(now):
+                return
         w = self._writer(base, dest)
         if w is None:
             return

@@ -37,6 +37,9 @@ _REFUSED = const(3)
 
 _MAX_NONCE_RETRIES = const(3)
 _MAX_REDIRECTS = const(2)
+# Refresh at least hourly whatever LIFETIME the server grants: a deadline must
+# stay within half the tick period (2**29 ms, 6.2 days, on ESP32).
+_MAX_REFRESH_S = const(3600)
 _RM = const(16)  # RFC 8489 §6.2.1: the last send waits Rm x RTO
 _CONTROL_SIZE = const(320)  # a request with USERNAME, REALM, NONCE, MI, FP
 _SEND_OVERHEAD = const(48)  # Send indication header, XOR-PEER-ADDRESS(v6), DATA
@@ -304,7 +307,7 @@ class TurnClient:
 
     def _refresh_interval(self):
         # Refresh a minute early, or at 3/4 of a short lifetime (§8.1).
-        life_ms = self.lifetime_s * 1000
+        life_ms = min(self.lifetime_s, _MAX_REFRESH_S) * 1000
         return life_ms - 60000 if life_ms > 240000 else life_ms * 3 // 4
 
     def _request(self, kind, peer=None, lifetime=-1):
