@@ -416,3 +416,36 @@ def test_mdns_candidate_is_resolved_and_paired_as_host():
     finally:
         zc.unregister_service(info)
         zc.close()
+
+
+def test_turn_server_restart_reallocates_and_ice_restart_recovers():
+    """The TURN server reboots and forgets the allocations: the next Refresh
+    fails, the relayed candidate is withdrawn and allocated again, and an ICE
+    restart with the new candidates brings data back through the new relays."""
+    async def main(turn):
+        kwargs = relay_kwargs(turn, "udp")
+        a = aio.Connection(True, **kwargs)
+        b = aio.Connection(False, **kwargs)
+        await asyncio.gather(a.gather_candidates(), b.gather_candidates())
+        await exchange(a, b)
+        await asyncio.gather(a.connect(), b.connect())
+        await ping_pong(a, b, rounds=1)
+        old_pair = a.selected_pair
+        await asyncio.get_running_loop().run_in_executor(None, turn.restart)
+        for conn in (a, b):  # the 4 s allocation's refresh (at 3 s) meets the new server
+            while conn.stats()["counters"]["relays_lost"] < 1 or len(conn.local_candidates) != 1:
+                await asyncio.sleep(0.05)
+            assert conn.local_candidates[0].type == "relay"
+            assert conn.stats()["turn"][0]["state"] == "ready"  # the new allocation
+        a.restart()
+        b.restart()
+        await exchange(a, b)
+        await asyncio.gather(a.connect(), b.connect())
+        while a.selected_pair is old_pair:
+            await asyncio.sleep(0.05)
+        await ping_pong(a, b, rounds=2)
+        await a.close()
+        await b.close()
+
+    with TurnServer(max_allocate_lifetime=4) as turn:
+        run(main(turn), timeout=60)

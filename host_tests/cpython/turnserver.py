@@ -290,6 +290,17 @@ class TurnServer:
         self._cleanup()
         raise RuntimeError("%s\n--- turnserver log tail ---\n%s" % (last_error, _tail(log)))
 
+    def restart(self):
+        """Kill the server and start it again on the same ports: it forgets
+        every allocation, as a rebooted server would."""
+        self._terminate()
+        self._log_file = open(self._log_path, "ab")
+        self._proc = subprocess.Popen(
+            self.args, stdin=subprocess.DEVNULL, stdout=self._log_file, stderr=subprocess.STDOUT,
+            cwd=self._dir, start_new_session=True)
+        self._wait_ready()
+        return self
+
     def _wait_ready(self):
         """Poll until UDP answers a Binding request and TCP accepts."""
         deadline = time.monotonic() + self.startup_timeout

@@ -200,6 +200,7 @@ class Agent:
             "events_dropped": 0,
             "rate_limited": 0,  # error responses not sent
             "internal_errors": 0,
+            "relays_lost": 0,  # allocations that failed after they were ready
         }
         self._transactions = [_Transaction() for _ in range(config.max_transactions)]
         self._tx_writers = [stun.Writer(bytearray(config.buffer_size)) for _ in range(config.transmit_slots)]
@@ -522,7 +523,8 @@ class Agent:
         self._events.append(event)
 
     def poll_event(self):
-        """("candidate", LocalCandidate) | ("end-of-candidates",) |
+        """("candidate", LocalCandidate) | ("candidate-removed", LocalCandidate) |
+        ("end-of-candidates",) |
         ("state", name) | ("selected", Pair) | ("data", Pair, bytes)."""
         if self._events:
             return self._events.pop(0)
@@ -598,8 +600,27 @@ class Agent:
                         self._pair(cand, remote)
                 self._gather_finished()
             elif client.state == turn.FAILED and client.candidate is not False:
-                client.candidate = False  # reported once
-                self._gather_finished()
+                lost = client.candidate
+                client.candidate = False  # handled once
+                if lost is None:  # never allocated: gathering is over for it
+                    self._gather_finished()
+                else:
+                    self._relay_lost(client, lost)
+
+    def _relay_lost(self, client, lost):
+        """The server forgot the allocation (it restarted, or stopped
+        answering): drop the relayed candidate and its pairs, and allocate
+        again. The new candidate is trickled; a session that used the old one
+        loses consent and recovers by ICE restart (RFC 8445 §9)."""
+        self.counters["relays_lost"] += 1
+        self.local_candidates = [c for c in self.local_candidates if c is not lost]
+        self.pairs = [p for p in self.pairs if p.local is not lost]
+        self._triggered = [p for p in self._triggered if p.local is not lost]
+        self._emit(("candidate-removed", lost))
+        fresh = client.successor()
+        fresh.candidate = None
+        fresh.start(self._now)
+        self._turns[self._turns.index(client)] = fresh
 
     def poll_timeout(self):
         """The next deadline (ms ticks) at which handle_timeout is due, or None."""

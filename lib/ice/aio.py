@@ -455,6 +455,10 @@ class Connection:
                 self._local_candidates.append(cand)
                 if self.on_candidate is not None:
                     self.on_candidate(cand)
+            elif kind == "candidate-removed":  # a lost TURN allocation
+                gone = event[1]
+                self._local_candidates = [
+                    c for c in self._local_candidates if c.port != gone.port or c.host != gone.host]
             else:
                 changed = True
         if changed or agent.gathering_complete:

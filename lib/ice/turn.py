@@ -87,6 +87,12 @@ class TurnClient:
     ):
         if transport not in ("udp", "tcp"):
             raise TurnError("TURN transport must be 'udp' or 'tcp'")
+        # What a successor() needs to allocate again with the same settings.
+        self._settings = (base_ip, base_port, server_ip, server_port, username, password, {
+            "transport": transport, "lifetime_s": lifetime_s, "family": family, "max_peers": max_peers,
+            "data_size": data_size, "permission_refresh_ms": permission_refresh_ms,
+            "channel_refresh_ms": channel_refresh_ms, "rto_ms": rto_ms, "max_sends": max_sends,
+            "tcp_timeout_ms": tcp_timeout_ms, "software": software})
         if not username or password is None:
             raise TurnError("TURN needs a username and a password (long-term credentials)")
         self.base = (base_ip, base_port)
@@ -267,6 +273,12 @@ class TurnClient:
         w.add_xor_address(stun.XOR_PEER_ADDRESS, peer_ip, peer_port)
         w.add_bytes(stun.DATA_ATTR, payload)
         return w.view()
+
+    def successor(self):
+        """A new client with this one's settings, to allocate again after the
+        allocation was lost (e.g. the server restarted: 437, or no answer)."""
+        base_ip, base_port, server_ip, server_port, username, password, options = self._settings
+        return TurnClient(base_ip, base_port, server_ip, server_port, username, password, **options)
 
     def close(self, now_ms):
         """Deallocate: a Refresh with LIFETIME 0 (§8.1), sent once."""
