@@ -31,15 +31,16 @@ class Session:
 
     def __init__(self, nat_a=None, nat_b=None, seed=1, config_a=None, config_b=None,
                  controlling_b=False, lite_b=False, use_stun=True, loss=0.0,
-                 relay_a=True, relay_b=True, signal_creds=True, delay_ms=10):
+                 relay_a=True, relay_b=True, signal_creds=True, delay_ms=10, **link):
         self.sim = sim = Simulator(seed)
         sim.add_stun_server(STUN_IP)
         self.nat_a = sim.add_nat_type("198.51.100.1", nat_a) if nat_a else None
         self.nat_b = sim.add_nat_type("198.51.100.2", nat_b) if nat_b else None
         ip_a = "192.168.1.2" if nat_a else "198.51.100.10"
         ip_b = "192.168.2.2" if nat_b else "198.51.100.20"
-        self.host_a = sim.add_host(ip_a, nat=self.nat_a, delay_ms=delay_ms, loss=loss)
-        self.host_b = sim.add_host(ip_b, nat=self.nat_b, delay_ms=delay_ms, loss=loss)
+        # `link`: jitter_ms, duplicate, reorder for both access links.
+        self.host_a = sim.add_host(ip_a, nat=self.nat_a, delay_ms=delay_ms, loss=loss, **link)
+        self.host_b = sim.add_host(ip_b, nat=self.nat_b, delay_ms=delay_ms, loss=loss, **link)
         self.a = Agent(True, config_a)
         self.b = Agent(controlling_b, config_b, lite=lite_b)
         self.events_a = []
@@ -64,6 +65,18 @@ class Session:
                 _relay(sim, peer, event, SIGNALLING_DELAY_MS)
 
         host.attach(agent, on_event=on_event, ports=(port,))
+
+    def restart(self):
+        """ICE restart on both sides (RFC 8445 §9): new credentials over
+        signalling; each agent's candidates trickle again."""
+        for agent in (self.a, self.b):
+            agent.restart()
+        self.exchange_credentials()
+        for agent, peer in ((self.a, self.b), (self.b, self.a)):
+            for cand in agent.local_candidates:
+                if cand.type != "prflx":
+                    _relay(self.sim, peer, ("candidate", cand), SIGNALLING_DELAY_MS)
+            _relay(self.sim, peer, ("end-of-candidates",), SIGNALLING_DELAY_MS)
 
     def exchange_credentials(self):
         a, b = self.a, self.b

@@ -449,3 +449,33 @@ def test_turn_server_restart_reallocates_and_ice_restart_recovers():
 
     with TurnServer(max_allocate_lifetime=4) as turn:
         run(main(turn), timeout=60)
+
+
+def test_close_leaves_no_socket_task_or_resource_warning(turn_server):
+    """Every socket, stream and task of a Connection ends with close(): none
+    is left to the garbage collector (which would warn)."""
+    import gc
+    import warnings
+
+    async def main():
+        a = aio.Connection(True, include_loopback=True, use_ipv6=False, stun_server=(turn_server.ip, turn_server.port),
+                           turn_server=(turn_server.ip, turn_server.port), turn_username=turn_server.username,
+                           turn_password=turn_server.password, turn_transport="tcp")
+        b = aio.Connection(False, include_loopback=True, use_ipv6=False)
+        await asyncio.gather(a.gather_candidates(), b.gather_candidates())
+        assert {c.type for c in a.local_candidates} >= {"host", "relay"}
+        await exchange(a, b)
+        await asyncio.gather(a.connect(), b.connect())
+        await ping_pong(a, b, rounds=1)
+        await a.close()
+        await b.close()
+        assert a._sockets == {} and a._streams == {} and a._tasks == []
+        others = [t for t in asyncio.all_tasks()
+                  if t is not asyncio.current_task() and t.get_coro().__name__ != "wait_for"]  # run()'s
+        assert others == [], others
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run(main())
+        gc.collect()
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)], [str(w.message) for w in caught]
