@@ -80,8 +80,7 @@ matrix: $(STAMP)
 	$(PY) tools/sim_matrix.py
 
 bench: $(STAMP)
-	$(PY) tools/bench_stun.py
-	$(MP) -X heapsize=$(MP_HEAP) tools/bench_stun.py
+	$(PY) tools/bench.py
 
 clean:
 	rm -rf build .pytest_cache lib/*.egg-info
