@@ -14,7 +14,7 @@ candidates come from TURN allocations (ice.turn) the agent drives itself:
 their traffic leaves and arrives on the allocation's base, wrapped.
 """
 
-from ice import digest, stun, turn
+from ice import digest, stun
 from ice.compat import const, random_below, random_token, ticks_add, ticks_diff, urandom
 from ice.sdp import Candidate
 
@@ -34,6 +34,17 @@ COMPLETED = "completed"
 DISCONNECTED = "disconnected"
 FAILED_STATE = "failed"
 CLOSED = "closed"
+# State groups as module constants: a tuple written in an expression would be
+# built anew on every call on MicroPython (the names are not const()).
+_UP = (CONNECTED, COMPLETED)
+_LIVE = (CONNECTED, COMPLETED, DISCONNECTED)
+_ENDED = (FAILED_STATE, CLOSED)
+
+# TurnClient states (ice.turn), compared here without importing it: a board
+# with no TURN server never loads the TURN client.
+_TURN_READY = "ready"
+_TURN_FAILED = "failed"
+_TURN_ALLOCATING = "allocating"
 
 # Type preferences (RFC 8445 §5.1.2.2).
 _TYPE_PREFERENCE = {"host": 126, "prflx": 110, "srflx": 100, "relay": 0}
@@ -320,6 +331,8 @@ class Agent:
             raise ValueError("too many TURN servers: at most Config.max_local")
         if now_ms is not None:
             self._now = now_ms
+        from ice import turn  # loaded only when a TURN server is used
+
         client = turn.TurnClient(
             base_ip, base_port, ip, port, username, password, transport=transport,
             data_size=self.config.buffer_size, software=self.config.software, **options)
@@ -507,7 +520,7 @@ class Agent:
         for client in self._turns:
             relayed = client.candidate
             if relayed is not None and relayed.port == local_port and relayed.host == local_ip:
-                if client.state != turn.READY:
+                if client.state != _TURN_READY:
                     self.counters["unknown_source"] += 1
                     return None
                 wrapped = client.wrap(dst_ip, dst_port, data)
@@ -581,7 +594,7 @@ class Agent:
     def _service_turns(self):
         """Turn finished allocations into candidates (RFC 8445 §5.1.1.2)."""
         for client in self._turns:
-            if client.state == turn.READY and client.candidate is None:
+            if client.state == _TURN_READY and client.candidate is None:
                 relays = sum(1 for c in self.local_candidates if c.type == "relay")
                 ip, port = client.relayed
                 local_pref = (65535 if client.transport == "udp" else 32767) - relays
@@ -599,7 +612,7 @@ class Agent:
                     for remote in self.remote_candidates:
                         self._pair(cand, remote)
                 self._gather_finished()
-            elif client.state == turn.FAILED and client.candidate is not False:
+            elif client.state == _TURN_FAILED and client.candidate is not False:
                 lost = client.candidate
                 client.candidate = False  # handled once
                 if lost is None:  # never allocated: gathering is over for it
@@ -646,7 +659,7 @@ class Agent:
             if self.state != DISCONNECTED:
                 deadline = _earliest(deadline, ticks_add(self._consent_ok_at, cfg.disconnected_after_ms + 1))
             deadline = _earliest(deadline, ticks_add(self._consent_ok_at, cfg.consent_timeout_ms + 1))
-        elif self.selected_pair is not None and self.state in (CONNECTED, COMPLETED):
+        elif self.selected_pair is not None and self.state in _UP:
             deadline = _earliest(deadline, ticks_add(self.selected_pair.last_sent_ms, self.config.keepalive_ms))
         if self.state == CHECKING and not self._remote_end and not self._done:
             give_up_at = ticks_add(self._last_remote_at, self.config.candidate_wait_ms + 1)
@@ -658,7 +671,7 @@ class Agent:
         """Route application data over the selected pair: returns the same
         (local_ip, local_port, dst_ip, dst_port, data) tuple as poll_transmit."""
         pair = self.selected_pair
-        if pair is None or self.state in (FAILED_STATE, CLOSED):
+        if pair is None or self.state in _ENDED:
             raise ValueError("no usable pair: wait for the 'connected' state before sending")
         pair.bytes_sent += len(data)
         pair.last_sent_ms = self._now
@@ -949,7 +962,7 @@ class Agent:
             if t.kind == _GATHER:
                 return
         for client in self._turns:
-            if client.state == turn.ALLOCATING:
+            if client.state == _TURN_ALLOCATING:
                 return
         self._gathering_done = True
         self._emit(("end-of-candidates",))
@@ -1045,7 +1058,7 @@ class Agent:
             self.selected_pair is not None
             and not self.lite
             and self.config.consent_interval_ms > 0
-            and self.state in (CONNECTED, COMPLETED, DISCONNECTED)
+            and self.state in _LIVE
             and self._done
         )
 
@@ -1061,7 +1074,7 @@ class Agent:
             if ticks_diff(now, self._next_consent_at) >= 0:
                 self._next_consent_at = ticks_add(now, self._consent_interval())
                 self._start_check(now, pair, _CONSENT)
-        elif pair is not None and self.state in (CONNECTED, COMPLETED):
+        elif pair is not None and self.state in _UP:
             if ticks_diff(now, pair.last_sent_ms) >= self.config.keepalive_ms:
                 w = self._writer((pair.local.base_ip, pair.local.base_port), (pair.remote.host, pair.remote.port))
                 if w is not None:  # §11: a Binding indication keeps NAT bindings open
@@ -1084,7 +1097,7 @@ class Agent:
     # ---- sending checks ---------------------------------------------------
 
     def _checks_enabled(self):
-        return not self.lite and self._remote_key is not None and self.state not in (FAILED_STATE, CLOSED)
+        return not self.lite and self._remote_key is not None and self.state not in _ENDED
 
     def _has_check_work(self):
         if self._triggered:

@@ -15,15 +15,18 @@ except ImportError:
 
 _BLOCK = 64  # SHA-1 and SHA-256 block size in bytes.
 
-# The last key seen per algorithm, and what it was prepared into: the
-# (inner, outer) padded keys on MicroPython, a keyed hmac object on CPython.
-_prepared = {"sha1": (b"", None), "sha256": (b"", None)}  # type: dict
+# The last two keys seen per algorithm (an agent alternates between its own
+# and its peer's), and what each was prepared into: the (inner, outer) padded
+# keys on MicroPython, a keyed hmac object on CPython.
+_prepared = {"sha1": [], "sha256": []}  # type: dict
+_CACHED_KEYS = 2
 
 
 def _prepare(algorithm, key):
-    cached_key, state = _prepared[algorithm]
-    if state is not None and key == cached_key:
-        return state
+    cache = _prepared[algorithm]
+    for cached_key, state in cache:
+        if key == cached_key:
+            return state
     if _hmac is not None:
         state = _hmac.new(key, None, algorithm)
     else:
@@ -36,7 +39,8 @@ def _prepare(algorithm, key):
             ipad[i] = k ^ 0x36
             opad[i] = k ^ 0x5C
         state = (ipad, opad)
-    _prepared[algorithm] = (bytes(key), state)
+    cache.insert(0, (bytes(key), state))
+    del cache[_CACHED_KEYS:]
     return state
 
 

@@ -392,6 +392,8 @@ class Writer:
         self.buf = buf
         self.length = 0
         self._view = memoryview(buf)
+        self._ip = ""  # the last address written, and its packed form:
+        self._packed = b""  # answers to one peer repeat it, parsing allocates
 
     def start(self, msg_type, txid):
         if len(txid) != 12:
@@ -439,7 +441,10 @@ class Writer:
         struct.pack_into(">II", self.buf, at, value >> 32, value & 0xFFFFFFFF)
 
     def add_address(self, attr_type, ip, port, xor=False):
-        packed = ip_to_bytes(ip)
+        if ip != self._ip:
+            self._packed = ip_to_bytes(ip)
+            self._ip = ip
+        packed = self._packed
         size = len(packed)
         at = self._open(attr_type, 4 + size)
         buf = self.buf
