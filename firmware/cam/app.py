@@ -15,7 +15,7 @@ from cam import framing
 from cam.signal import SignalingClient
 from ice import aio
 from ice.agent import Config
-from ice.compat import IS_MICROPYTHON, ticks_add, ticks_diff, ticks_ms
+from ice.compat import IS_MICROPYTHON, ConnectionError, ticks_add, ticks_diff, ticks_ms
 
 _STATUS_MS = 1000
 _RESTART_AFTER_MS = 5000  # disconnected this long: restart ICE

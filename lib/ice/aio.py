@@ -13,7 +13,7 @@ import asyncio
 
 from ice import agent as _agent
 from ice import mdns, netio, sdp, stun
-from ice.compat import ticks_add, ticks_diff, ticks_ms
+from ice.compat import ConnectionError, ticks_add, ticks_diff, ticks_ms
 
 _ICE_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 _RECV_SIZE = 1500

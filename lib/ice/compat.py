@@ -22,6 +22,13 @@ except ImportError:
 
 IS_MICROPYTHON = sys.implementation.name == "micropython"
 
+try:
+    ConnectionError = ConnectionError  # the builtin, re-exported
+except NameError:  # MicroPython has no ConnectionError builtin
+
+    class ConnectionError(OSError):
+        """What CPython raises for a lost or refused connection."""
+
 # CPython gets the ESP32's tick period, so wrap-around is exercised on hosts.
 _TICKS_MASK = const((1 << 30) - 1)
 _TICKS_HALF = const(1 << 29)
