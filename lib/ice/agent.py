@@ -86,6 +86,7 @@ class Config:
         max_sends=7,
         aggressive=False,
         nomination_delay_ms=500,
+        relay_nomination_delay_ms=1500,
         consent_interval_ms=5000,
         consent_timeout_ms=30000,
         disconnected_after_ms=8000,
@@ -114,6 +115,9 @@ class Config:
         # Regular nomination (§8.1.1) waits for a better pair than the first
         # valid one: 3 RTTs of that pair plus Ta, at most this long.
         self.nomination_delay_ms = nomination_delay_ms
+        # A relayed best pair waits longer: a direct path through a symmetric
+        # NAT shows up only as a peer-reflexive pair, a few RTTs later.
+        self.relay_nomination_delay_ms = relay_nomination_delay_ms
         self.consent_interval_ms = consent_interval_ms  # RFC 7675 §5.1: 4-6 s
         self.consent_timeout_ms = consent_timeout_ms  # RFC 7675 §5.1: 30 s
         self.disconnected_after_ms = disconnected_after_ms
@@ -1040,11 +1044,15 @@ class Agent:
     def _nominate_at(self):
         """When to stop waiting for a better pair: a pair that can succeed
         answers in about the RTT the first valid pair showed, so wait three
-        of those plus one pacing step, and never more than the configured cap."""
+        of those plus one pacing step, and never more than the configured cap.
+        A relayed best pair waits `relay_nomination_delay_ms` instead."""
         wait = self.config.nomination_delay_ms
         for pair in self.pairs:
             if pair.valid and pair.rtt_ms is not None:
-                wait = min(wait, 3 * pair.rtt_ms + self.config.ta_ms)
+                if pair.local.type == "relay" or pair.remote.type == "relay":
+                    wait = self.config.relay_nomination_delay_ms
+                else:
+                    wait = min(wait, 3 * pair.rtt_ms + self.config.ta_ms)
                 break
         return ticks_add(self._first_valid_at, wait)
 
