@@ -36,7 +36,8 @@ test: typecheck check-mpy test-cpython test-micropython
 test-cpython: $(STAMP)
 	$(PY) -m pytest -q host_tests
 
-# The library and test helpers run as bytecode .mpy, the way a board loads
+# Each test file runs in its own MicroPython process under the heap cap, the
+# library and test helpers as bytecode .mpy, the way a board loads
 # them (frozen or copied); compiling source on the device needs far more heap.
 MP_BUILD := build/mp-host
 test-micropython: $(STAMP)
@@ -45,7 +46,12 @@ test-micropython: $(STAMP)
 	  $(MPY_CROSS) -o $$d/$$(basename $${f%.py}).mpy $$f || exit 1; done
 	@for f in host_tests/*.py; do case $$f in */mp_run.py|*/conftest.py) continue;; esac; \
 	  $(MPY_CROSS) -o $(MP_BUILD)/$$(basename $${f%.py}).mpy $$f || exit 1; done
-	$(MP) -X heapsize=$(MP_HEAP) host_tests/mp_run.py --mpy $(MP_BUILD) $(TESTS)
+	@passed=0; failed=0; for f in $(TESTS); do \
+	  out=$$($(MP) -X heapsize=$(MP_HEAP) host_tests/mp_run.py --mpy $(MP_BUILD) $$f 2>&1); status=$$?; \
+	  echo "$$out" | sed '$$d'; last=$$(echo "$$out" | tail -n 1); echo "$$last" | grep -q ' passed, ' || { echo "$$f: $$last"; failed=$$((failed + 1)); }; \
+	  set -- $$last; case "$$1" in ''|*[!0-9]*) ;; *) passed=$$((passed + $$1)); failed=$$((failed + $$3));; esac; \
+	  [ $$status -eq 0 ] || [ "$$3" != 0 ] || failed=$$((failed + 1)); \
+	done; echo "$$passed passed, $$failed failed (each file in its own MicroPython, -X heapsize=$(MP_HEAP))"; [ $$failed -eq 0 ]
 
 # $(call compile_mpy,OUTDIR): lib/ice/**/*.py -> OUTDIR/ice/**/*.mpy, stop on first error.
 compile_mpy = rm -rf $(1) && cd lib && n=0 && \
