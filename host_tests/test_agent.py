@@ -353,6 +353,12 @@ def test_signalled_candidate_replaces_a_learned_prflx():
     assert len(s.b.remote_candidates) == 1 and learned.type == "host"
     assert learned.foundation == signalled.foundation
     assert all(p.foundation.endswith(":" + signalled.foundation) for p in s.b.pairs if p.remote is learned)
+    # The pairs are re-prioritised with the signalled priority and re-sorted.
+    from ice.agent import pair_priority
+    for p in s.b.pairs:
+        if p.remote is learned:
+            assert p.priority == pair_priority(learned.priority, p.local.priority)
+    assert [p.priority for p in s.b.pairs] == sorted((p.priority for p in s.b.pairs), reverse=True)
 
 
 def test_request_with_a_stale_remote_ufrag_gets_401():

@@ -370,11 +370,15 @@ class Agent:
         self._last_remote_at = self._now
         known = self._find_remote(cand.host, cand.port)
         if known is not None:
-            if known.type == "prflx":  # now signalled: take its real identity
+            if known.type == "prflx":  # now signalled: take its real identity (§7.3.1.3)
                 known.type, known.priority, known.foundation = cand.type, cand.priority, cand.foundation
                 for pair in self.pairs:
                     if pair.remote is known:
                         pair.foundation = pair.local.foundation + ":" + known.foundation
+                        # A relayed candidate first seen as prflx must not keep
+                        # the prflx priority: it would outrank direct pairs.
+                        pair.priority = self._priority_of(pair.local, known)
+                self.pairs.sort(key=_pair_sort_key)
             return True
         if len(self.remote_candidates) >= self.config.max_remote:
             self.counters["table_full"] += 1
