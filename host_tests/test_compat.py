@@ -85,3 +85,11 @@ def test_socket_addresses_in_both_shapes():
     raw6 = (b"\x0a\x00" if little else b"\x00\x0a") + b"\x13\x88" + bytes(4) + bytes(15) + b"\x01" + bytes(4)
     assert compat.addr_from_socket(raw6) == ("::1", 5000)
     assert raises(ValueError, compat.addr_from_socket, b"\x01\x00" + bytes(14))
+
+
+def test_is_ip_and_earliest_deadline():
+    assert compat.is_ip("192.0.2.1") and compat.is_ip("2001:db8::1")
+    assert not compat.is_ip("camera.local") and not compat.is_ip("1.2.3.999") and not compat.is_ip("")
+    late = compat.ticks_add(0, -5)  # just before a wrap
+    assert compat.ticks_earliest(None, 7) == 7
+    assert compat.ticks_earliest(compat.ticks_add(late, 10), late) == late

@@ -13,7 +13,7 @@ import asyncio
 
 from cam import framing
 from cam.signal import SignalingClient
-from ice import aio
+from ice import aio, netio
 from ice.agent import Config
 from ice.compat import IS_MICROPYTHON, ConnectionError, ticks_add, ticks_diff, ticks_ms
 
@@ -288,7 +288,7 @@ class CameraApp:
             for s in self.sessions.values():
                 if self._streamable(s):
                     wait = min(wait, max(1, ticks_diff(s.next_frame_at, ticks_ms())))
-            await (asyncio.sleep_ms(wait) if IS_MICROPYTHON else asyncio.sleep(wait / 1000))
+            await netio.sleep_ms(wait)
 
     async def _send_frame(self, session, frame):
         conn = session.conn
@@ -304,7 +304,7 @@ class CameraApp:
 
     async def _report_status(self):
         while not self._stopping:
-            await (asyncio.sleep_ms(self.status_ms) if IS_MICROPYTHON else asyncio.sleep(self.status_ms / 1000))
+            await netio.sleep_ms(self.status_ms)
             await self._check_health()
             parts = [s.describe() for s in self.sessions.values()] or ["no viewers"]
             heap = free_heap()

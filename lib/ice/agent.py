@@ -15,7 +15,8 @@ their traffic leaves and arrives on the allocation's base, wrapped.
 """
 
 from ice import digest, stun
-from ice.compat import const, random_below, random_token, ticks_add, ticks_diff, urandom
+from ice.compat import const, is_ip, random_below, random_token, ticks_add, ticks_diff, urandom
+from ice.compat import ticks_earliest as _earliest
 from ice.sdp import Candidate
 
 # Pair states (RFC 8445 §6.1.2.6).
@@ -365,7 +366,7 @@ class Agent:
             return True
         if cand.component != 1 or cand.transport != "udp":
             return False
-        if cand.host.endswith(".local") or not _is_ip(cand.host):
+        if cand.host.endswith(".local") or not is_ip(cand.host):
             return False  # mDNS names are resolved by the driver (issue 4)
         self._last_remote_at = self._now
         known = self._find_remote(cand.host, cand.port)
@@ -1270,16 +1271,3 @@ class Agent:
 
 def _pair_sort_key(pair):
     return -pair.priority
-
-
-def _earliest(deadline, candidate):
-    if deadline is None or ticks_diff(candidate, deadline) < 0:
-        return candidate
-    return deadline
-
-
-def _is_ip(text):
-    if ":" in text:
-        return True
-    parts = text.split(".")
-    return len(parts) == 4 and all(p.isdigit() for p in parts)

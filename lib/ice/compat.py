@@ -178,6 +178,22 @@ def ip_from_bytes(packed):
     return head + "::" + tail
 
 
+def is_ip(text):
+    """True when `text` is an IPv4 or IPv6 address literal (not a name)."""
+    try:
+        ip_to_bytes(text)
+        return True
+    except ValueError:
+        return False
+
+
+def ticks_earliest(deadline, candidate):
+    """The earlier of two tick deadlines; `deadline` may be None."""
+    if deadline is None or ticks_diff(candidate, deadline) < 0:
+        return candidate
+    return deadline
+
+
 def ip_family(text):
     """6 for IPv6 text, 4 otherwise (no validation)."""
     return 6 if ":" in text else 4

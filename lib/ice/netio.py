@@ -13,7 +13,7 @@ reads the same on CPython and MicroPython:
 
 import socket
 
-from ice.compat import IS_MICROPYTHON, addr_from_socket, addr_to_socket, ip_to_bytes, is_link_local, random_below
+from ice.compat import IS_MICROPYTHON, addr_from_socket, addr_to_socket, ip_to_bytes, is_ip, is_link_local, random_below
 
 try:
     import asyncio
@@ -72,14 +72,6 @@ def sleep_ms(ms):
     if IS_MICROPYTHON:
         return asyncio.sleep_ms(ms)
     return asyncio.sleep(ms / 1000)
-
-
-def is_ip(text):
-    try:
-        ip_to_bytes(text)
-        return True
-    except ValueError:
-        return False
 
 
 def family_of(ip):

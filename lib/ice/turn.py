@@ -14,6 +14,7 @@ and deallocates on close.
 
 from ice import digest, stun
 from ice.compat import const, ticks_add, ticks_diff
+from ice.compat import ticks_earliest as _earliest
 
 # Allocation states.
 ALLOCATING = "allocating"
@@ -26,7 +27,7 @@ _ALLOCATE = const(1)
 _REFRESH = const(2)
 _PERMISSION = const(3)
 _CHANNEL = const(4)
-_RETRY_KIND = {_ALLOCATE: stun.ALLOCATE_REQUEST, _REFRESH: stun.REFRESH_REQUEST,
+_REQUEST_TYPE = {_ALLOCATE: stun.ALLOCATE_REQUEST, _REFRESH: stun.REFRESH_REQUEST,
                _PERMISSION: stun.CREATE_PERMISSION_REQUEST, _CHANNEL: stun.CHANNEL_BIND_REQUEST}
 
 # Peer entry states.
@@ -364,7 +365,7 @@ class TurnClient:
         slot = (self._control_head + self._control_count) % len(self._control)
         self._control_count += 1
         w = self._control[slot]
-        w.start(_RETRY_KIND[t.kind], t.txid)
+        w.start(_REQUEST_TYPE[t.kind], t.txid)
         if t.kind == _ALLOCATE:
             w.add_requested_transport(stun.TRANSPORT_UDP)
             if self._family != stun.FAMILY_IPV4:
@@ -521,9 +522,3 @@ class TurnClient:
 
 _KIND_NAMES = {_ALLOCATE: "Allocate", _REFRESH: "Refresh", _PERMISSION: "CreatePermission",
                _CHANNEL: "ChannelBind"}
-
-
-def _earliest(deadline, candidate):
-    if deadline is None or ticks_diff(candidate, deadline) < 0:
-        return candidate
-    return deadline
