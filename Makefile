@@ -43,9 +43,9 @@ MP_BUILD := build/mp-host
 test-micropython: $(STAMP)
 	@rm -rf $(MP_BUILD) && mkdir -p $(MP_BUILD)/ice
 	@for f in lib/ice/*.py firmware/cam/*.py; do d=$(MP_BUILD)/$$(basename $$(dirname $$f)); mkdir -p $$d; \
-	  $(MPY_CROSS) -o $$d/$$(basename $${f%.py}).mpy $$f || exit 1; done
+	  $(MPY_CROSS) -march=host -o $$d/$$(basename $${f%.py}).mpy $$f || exit 1; done
 	@for f in host_tests/*.py; do case $$f in */mp_run.py|*/conftest.py) continue;; esac; \
-	  $(MPY_CROSS) -o $(MP_BUILD)/$$(basename $${f%.py}).mpy $$f || exit 1; done
+	  $(MPY_CROSS) -march=host -o $(MP_BUILD)/$$(basename $${f%.py}).mpy $$f || exit 1; done
 	@passed=0; failed=0; for f in $(TESTS); do \
 	  out=$$($(MP) -X heapsize=$(MP_HEAP) host_tests/mp_run.py --mpy $(MP_BUILD) $$f 2>&1); status=$$?; \
 	  echo "$$out" | sed '$$d'; last=$$(echo "$$out" | tail -n 1); echo "$$last" | grep -q ' passed, ' || { echo "$$f: $$last"; failed=$$((failed + 1)); }; \

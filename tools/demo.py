@@ -38,7 +38,7 @@ def compile_camera():
         os.makedirs(out, exist_ok=True)
         for name in sorted(os.listdir(os.path.join(ROOT, folder))):
             if name.endswith(".py"):
-                subprocess.run([MPY_CROSS, "-o", os.path.join(out, name[:-3] + ".mpy"),
+                subprocess.run([MPY_CROSS, "-march=host", "-o", os.path.join(out, name[:-3] + ".mpy"),
                                 os.path.join(ROOT, folder, name)], check=True)
 
 

@@ -485,7 +485,7 @@ def compile_camera(build=CAMERA_BUILD):
         os.makedirs(out, exist_ok=True)
         for name in sorted(os.listdir(os.path.join(ROOT, folder))):
             if name.endswith(".py"):
-                _run([MPY_CROSS, "-o", os.path.join(out, name[:-3] + ".mpy"), os.path.join(ROOT, folder, name)])
+                _run([MPY_CROSS, "-march=host", "-o", os.path.join(out, name[:-3] + ".mpy"), os.path.join(ROOT, folder, name)])
     return build
 
 

@@ -220,7 +220,8 @@ class Agent:
         }
         self._transactions = [_Transaction() for _ in range(config.max_transactions)]
         self._tx_writers = [stun.Writer(bytearray(config.buffer_size)) for _ in range(config.transmit_slots)]
-        self._tx_routes = [None] * config.transmit_slots  # type: list
+        # Per slot: base ip, base port, destination ip, destination port.
+        self._tx_routes = [None] * (4 * config.transmit_slots)  # type: list
         self._tx_head = 0
         self._tx_count = 0
         self._events = []
@@ -484,25 +485,34 @@ class Agent:
         for pair in self.pairs:
             if pair.state == WAITING:
                 return pair
-        busy = [p.foundation for p in self.pairs if p.state == IN_PROGRESS]
         chosen = None
         for pair in self.pairs:
-            if pair.state == FROZEN and pair.foundation not in busy:
+            if pair.state == FROZEN and not self._foundation_busy(pair.foundation):
                 pair.state = WAITING
-                busy.append(pair.foundation)
                 chosen = chosen or pair
         return chosen
 
+    def _foundation_busy(self, foundation):
+        """A pair of this foundation is in progress, or was just unfrozen."""
+        for pair in self.pairs:
+            if pair.foundation == foundation and (pair.state == IN_PROGRESS or pair.state == WAITING):
+                return True
+        return False
+
     # ---- transmit ring and events -----------------------------------------
 
-    def _writer(self, base, dest):
+    def _writer(self, base_ip, base_port, dest_ip, dest_port):
         """A Writer on the next free transmit slot, or None (counted)."""
         slots = len(self._tx_writers)
         if self._tx_count >= slots:
             self.counters["transmit_full"] += 1
             return None
         slot = (self._tx_head + self._tx_count) % slots
-        self._tx_routes[slot] = (base[0], base[1], dest[0], dest[1])
+        routes = self._tx_routes
+        routes[4 * slot] = base_ip
+        routes[4 * slot + 1] = base_port
+        routes[4 * slot + 2] = dest_ip
+        routes[4 * slot + 3] = dest_port
         self._tx_count += 1
         return self._tx_writers[slot]
 
@@ -517,8 +527,9 @@ class Agent:
             slot = self._tx_head
             self._tx_head = (slot + 1) % len(self._tx_writers)
             self._tx_count -= 1
-            route = self._tx_routes[slot]
-            out = self._route(route[0], route[1], route[2], route[3], self._tx_writers[slot].view())
+            r = self._tx_routes
+            i = 4 * slot
+            out = self._route(r[i], r[i + 1], r[i + 2], r[i + 3], self._tx_writers[slot].view())
             if out is not None:
                 return out
         return None
@@ -749,7 +760,8 @@ class Agent:
         self._error_budget -= 1
         return True
 
-    def _respond_error(self, now, base, dest, msg, code, reason, signed=False, unknown=None):
+    def _respond_error(self, now, local_ip, local_port, src_ip, src_port, msg, code, reason, signed=False,
+                       unknown=None):
         if not signed:
             # Unauthenticated: never more bytes out than came in (header,
             # ERROR-CODE, FINGERPRINT), so a forger gains nothing by us.
@@ -758,10 +770,10 @@ class Agent:
                 return
             if not self._error_allowed(now):
                 return
-        w = self._writer(base, dest)
+        w = self._writer(local_ip, local_port, src_ip, src_port)
         if w is None:
             return
-        w.start(stun.BINDING_ERROR, msg.txid)
+        w.start_reply(stun.BINDING_ERROR, msg)
         w.add_error_code(code, reason)
         if unknown:
             w.add_unknown_attributes(unknown)
@@ -770,44 +782,43 @@ class Agent:
         w.add_fingerprint()
 
     def _on_request(self, now, local_ip, local_port, src_ip, src_port, msg):
-        base = (local_ip, local_port)
-        src = (src_ip, src_port)
         username = msg.get(stun.USERNAME)
         # RFC 8489 §9.1.3: no USERNAME or MESSAGE-INTEGRITY -> 400; bad -> 401.
         if username is None or not msg.has(stun.MESSAGE_INTEGRITY):
             self.counters["unauthenticated"] += 1
-            self._respond_error(now, base, src, msg, 400, "Bad Request")
+            self._respond_error(now, local_ip, local_port, src_ip, src_port, msg, 400, "Bad Request")
             return
         expected = self._request_username
         if self.remote_ufrag is None:
             username = username[: len(expected)]
         if username != expected or not msg.check_integrity(self._local_key):
             self.counters["unauthenticated"] += 1
-            self._respond_error(now, base, src, msg, 401, "Unauthorized")
+            self._respond_error(now, local_ip, local_port, src_ip, src_port, msg, 401, "Unauthorized")
             return
         unknown = msg.unknown_required()
         if unknown:
-            self._respond_error(now, base, src, msg, 420, "Unknown Attribute", True, unknown)
+            self._respond_error(now, local_ip, local_port, src_ip, src_port, msg, 420, "Unknown Attribute", True,
+                                unknown)
             return
         priority = msg.get_u32(stun.PRIORITY)
         if priority is None:  # §7.2.2: every check carries PRIORITY
-            self._respond_error(now, base, src, msg, 400, "Bad Request", True)
+            self._respond_error(now, local_ip, local_port, src_ip, src_port, msg, 400, "Bad Request", True)
             return
         # Role conflict (§7.3.1.1): the larger tie-breaker controls.
         theirs = msg.get(stun.ICE_CONTROLLING if self.controlling else stun.ICE_CONTROLLED)
         if theirs is not None:
             mine_wins = self._tiebreaker >= bytes(theirs)
             if mine_wins == self.controlling:
-                self._respond_error(now, base, src, msg, 487, "Role Conflict", True)
+                self._respond_error(now, local_ip, local_port, src_ip, src_port, msg, 487, "Role Conflict", True)
                 return
             self._set_role(not self.controlling)
         local = self._host_for_base(local_ip, local_port)
         if local is None:
             self.counters["unknown_source"] += 1
             return
-        w = self._writer(base, src)
+        w = self._writer(local_ip, local_port, src_ip, src_port)
         if w is not None:
-            w.start(stun.BINDING_SUCCESS, msg.txid)
+            w.start_reply(stun.BINDING_SUCCESS, msg)
             w.add_xor_address(stun.XOR_MAPPED_ADDRESS, src_ip, src_port)
             if self.config.software:
                 w.add_bytes(stun.SOFTWARE, self.config.software)
@@ -866,8 +877,9 @@ class Agent:
 
     def _on_response(self, now, local_ip, local_port, src_ip, src_port, msg):
         t = None
+        txid = msg.txid
         for candidate in self._transactions:
-            if candidate.kind and candidate.txid == msg.txid:
+            if candidate.kind and candidate.txid == txid:
                 t = candidate
                 break
         if t is None:
@@ -1089,7 +1101,7 @@ class Agent:
                 self._start_check(now, pair, _CONSENT)
         elif pair is not None and self.state in _UP:
             if ticks_diff(now, pair.last_sent_ms) >= self.config.keepalive_ms:
-                w = self._writer((pair.local.base_ip, pair.local.base_port), (pair.remote.host, pair.remote.port))
+                w = self._writer(pair.local.base_ip, pair.local.base_port, pair.remote.host, pair.remote.port)
                 if w is not None:  # §11: a Binding indication keeps NAT bindings open
                     w.start(stun.BINDING_INDICATION, stun.new_txid())
                     w.add_fingerprint()
@@ -1208,7 +1220,7 @@ class Agent:
         t.sent_ms = now
         t.deadline = ticks_add(now, t.rto)
         t.rto = min(t.rto * 2, self.config.rto_max_ms)
-        w = self._writer(t.base, t.dest)
+        w = self._writer(t.base[0], t.base[1], t.dest[0], t.dest[1])
         if w is None:
             return
         w.start(stun.BINDING_REQUEST, t.txid)

@@ -1,9 +1,12 @@
-"""HMAC (RFC 2104) on the platform's hashlib, STUN key derivation and a
-constant-time compare.
+"""HMAC (RFC 2104) on the platform's hashlib, STUN key derivation and
+constant-time compares.
 
-MicroPython has no `hmac` module, so HMAC is built from two hashlib passes.
-On CPython the C-backed `hmac` is used instead, and keyed states are copied
-rather than rebuilt, because an agent signs with the same few keys all day.
+An agent signs and checks with the same few keys all day, so each key is
+prepared once into its keyed inner and outer states:
+- CPython: hashlib objects that have absorbed the padded key, copied per MAC;
+- MicroPython with the native emitter: `ice.sha1_viper` for SHA-1, which
+  allocates nothing per MAC (hashlib there cannot copy a state);
+- otherwise the padded keys, hashed afresh each time.
 """
 
 import hashlib
@@ -14,64 +17,94 @@ except ImportError:
     _hmac = None
 
 _BLOCK = 64  # SHA-1 and SHA-256 block size in bytes.
+_CACHED_KEYS = 2  # an agent alternates between its own key and its peer's
 
-# The last two keys seen per algorithm (an agent alternates between its own
-# and its peer's), and what each was prepared into: the (inner, outer) padded
-# keys on MicroPython, a keyed hmac object on CPython.
-_prepared = {"sha1": [], "sha256": []}  # type: dict
-_CACHED_KEYS = 2
+
+def _load_native():
+    """ice.sha1_viper when it imports and passes RFC 2202 §3 test case 2."""
+    if _hmac is not None:
+        return None
+    try:
+        from ice import sha1_viper
+    except (ImportError, SyntaxError, ValueError, NotImplementedError):
+        return None
+    mac = sha1_viper.KeyedSha1(b"Jefe").mac(b"what do ya want for nothing?", 28, -1)
+    if bytes(mac) != b"\xef\xfc\xdf\x6a\xe5\xeb\x2f\xa2\xd2\x74\x16\xd5\xf1\x84\xdf\x9c\x25\x9a\x7c\x79":
+        return None
+    return sha1_viper
+
+
+_native = _load_native()
+_prepared = {"sha1": [], "sha256": []}  # algorithm -> [(key, keyed MAC)], newest first
+_length = bytearray(2)
+
+
+def _padded(key, pad):
+    if len(key) > _BLOCK:
+        raise ValueError("HMAC keys longer than 64 bytes are not used by STUN")
+    out = bytearray(_BLOCK)
+    for i in range(_BLOCK):
+        out[i] = (key[i] if i < len(key) else 0) ^ pad
+    return out
+
+
+class _KeyedHash:
+    """HMAC for one key on hashlib: keyed states copied where hashlib can
+    copy them (CPython), the padded keys hashed afresh where it cannot."""
+
+    def __init__(self, algorithm, key):
+        self._new = getattr(hashlib, algorithm)
+        self._pads = (_padded(key, 0x36), _padded(key, 0x5C))
+        self._states = None
+        if _hmac is not None:
+            self._states = (self._new(self._pads[0]), self._new(self._pads[1]))
+
+    def mac(self, msg, end, length):
+        if self._states is not None:
+            inner = self._states[0].copy()
+            outer = self._states[1].copy()
+        else:
+            inner = self._new(self._pads[0])
+            outer = self._new(self._pads[1])
+        if length < 0:
+            inner.update(msg[0:end])
+        else:
+            _length[0] = length >> 8
+            _length[1] = length & 0xFF
+            inner.update(msg[0:2])
+            inner.update(_length)
+            inner.update(msg[4:end])
+        outer.update(inner.digest())
+        return outer.digest()
 
 
 def _prepare(algorithm, key):
     cache = _prepared[algorithm]
-    for cached_key, state in cache:
+    for cached_key, keyed in cache:
         if key == cached_key:
-            return state
-    if _hmac is not None:
-        state = _hmac.new(key, None, algorithm)
+            return keyed
+    if _native is not None and algorithm == "sha1":
+        keyed = _native.KeyedSha1(key)
     else:
-        if len(key) > _BLOCK:
-            raise ValueError("HMAC keys longer than 64 bytes are not used by STUN")
-        ipad = bytearray(_BLOCK)
-        opad = bytearray(_BLOCK)
-        for i in range(_BLOCK):
-            k = key[i] if i < len(key) else 0
-            ipad[i] = k ^ 0x36
-            opad[i] = k ^ 0x5C
-        state = (ipad, opad)
-    cache.insert(0, (bytes(key), state))
+        keyed = _KeyedHash(algorithm, key)
+    cache.insert(0, (bytes(key), keyed))
     del cache[_CACHED_KEYS:]
-    return state
+    return keyed
 
 
-def _hmac_parts(algorithm, key, part1, part2, part3):
-    """HMAC of part1 + part2 + part3 without joining them (no copies)."""
-    state = _prepare(algorithm, key)
-    if _hmac is not None:
-        mac = state.copy()  # pyright: ignore[reportAttributeAccessIssue]
-        mac.update(part1)
-        mac.update(part2)
-        mac.update(part3)
-        return mac.digest()
-    new_hash = getattr(hashlib, algorithm)
-    inner = new_hash(state[0])
-    inner.update(part1)
-    inner.update(part2)
-    inner.update(part3)
-    outer = new_hash(state[1])
-    outer.update(inner.digest())
-    return outer.digest()
+def stun_mac(algorithm, key, msg, end, length=-1):
+    """HMAC of msg[0:end]; with `length` >= 0, header bytes 2-3 count as
+    that length, as the signer of MESSAGE-INTEGRITY saw them (RFC 8489
+    §14.5). The result may be a buffer the next call reuses."""
+    return _prepare(algorithm, key).mac(msg, end, length)
 
 
-_EMPTY = memoryview(b"")
+def hmac_sha1(key, data):
+    return bytes(stun_mac("sha1", key, data, len(data)))
 
 
-def hmac_sha1(key, part1, part2=_EMPTY, part3=_EMPTY):
-    return _hmac_parts("sha1", key, part1, part2, part3)
-
-
-def hmac_sha256(key, part1, part2=_EMPTY, part3=_EMPTY):
-    return _hmac_parts("sha256", key, part1, part2, part3)
+def hmac_sha256(key, data):
+    return stun_mac("sha256", key, data, len(data))
 
 
 def short_term_key(password):
@@ -97,3 +130,13 @@ def _equal_loop(a, b):
 
 # Compare two byte strings in time that depends only on their length.
 equal = _equal_loop if _hmac is None else _hmac.compare_digest
+
+
+def equal_at(mac, size, data, off):
+    """mac[:size] == data[off:off + size], in constant time and, with the
+    native module, without slicing."""
+    if _native is not None:
+        return _native.equal_at(mac, data, off, size)
+    if len(mac) != size:
+        mac = memoryview(mac)[:size]
+    return equal(mac, data[off : off + size])

@@ -138,6 +138,9 @@ def looks_like_stun(data):
     )
 
 
+_INTEGRITY_TYPES = (FINGERPRINT, MESSAGE_INTEGRITY, MESSAGE_INTEGRITY_SHA256)
+
+
 def _u16(data, off):
     return (data[off] << 8) | data[off + 1]
 
@@ -152,15 +155,18 @@ class Message:
     def __init__(self):
         self.data = memoryview(b"")
         self.type = 0
-        self.txid = b""
         self._end = 0  # attributes at or past here are ignored (after MI)
         self._mi = -1  # offsets of the attribute headers, -1 when absent
         self._mi256 = -1
         self._fp = -1
-        self._len = bytearray(2)  # header length as seen by an integrity check
 
     def __repr__(self):
         return "<stun.Message type=0x%04x len=%d>" % (self.type, len(self.data))
+
+    @property
+    def txid(self):
+        """The transaction ID as bytes (a copy: read it once per message)."""
+        return bytes(self.data[8:20])
 
     @property
     def method(self):
@@ -177,9 +183,9 @@ class Message:
             raise StunError("%d bytes is shorter than a STUN header" % size)
         if data[0] & 0xC0:
             raise StunError("the top two bits of a STUN message must be zero")
-        if _u32(data, 4) != MAGIC_COOKIE:
+        if data[4] != 0x21 or data[5] != 0x12 or data[6] != 0xA4 or data[7] != 0x42:
             raise StunError("magic cookie missing (RFC 3489 messages are not supported)")
-        length = _u16(data, 2)
+        length = (data[2] << 8) | data[3]
         if length & 3:
             raise StunError("message length %d is not a multiple of 4" % length)
         if length + HEADER_SIZE != size:
@@ -188,31 +194,34 @@ class Message:
         end = size
         off = HEADER_SIZE
         while off < size:
-            atype = _u16(data, off)
-            alen = _u16(data, off + 2)
-            padded = off + 4 + ((alen + 3) & ~3)
-            if padded > size:
+            alen = (data[off + 2] << 8) | data[off + 3]
+            after = off + 4 + ((alen + 3) & ~3)
+            atype = (data[off] << 8) | data[off + 1]
+            if after > size:
                 raise StunError("attribute 0x%04x runs past the end of the message" % atype)
-            if fp >= 0:
-                raise StunError("FINGERPRINT must be the last attribute (RFC 8489 §14.7)")
-            if atype == FINGERPRINT:
-                if alen != 4:
-                    raise StunError("FINGERPRINT must be 4 bytes")
-                fp = off
-            elif atype == MESSAGE_INTEGRITY and mi < 0 and mi256 < 0:
-                if alen != 20:
-                    raise StunError("MESSAGE-INTEGRITY must be 20 bytes")
-                mi = off
-            elif atype == MESSAGE_INTEGRITY_SHA256 and mi256 < 0:
-                if alen < 16 or alen > 32 or alen & 3:
-                    raise StunError("MESSAGE-INTEGRITY-SHA256 must be 16-32 bytes, a multiple of 4")
-                mi256 = off
-            if end == size and (mi >= 0 or mi256 >= 0 or fp >= 0):
-                end = off  # RFC 8489 §14.5: what follows integrity is ignored
-            off = padded
-        self.data = memoryview(data)
-        self.type = _u16(data, 0)
-        self.txid = bytes(self.data[8:20])
+            if atype in _INTEGRITY_TYPES:
+                if atype == FINGERPRINT:
+                    if alen != 4:
+                        raise StunError("FINGERPRINT must be 4 bytes")
+                    if fp < 0:
+                        fp = off
+                elif atype == MESSAGE_INTEGRITY:
+                    if alen != 20:
+                        raise StunError("MESSAGE-INTEGRITY must be 20 bytes")
+                    if mi < 0 and mi256 < 0:
+                        mi = off
+                else:
+                    if alen < 16 or alen > 32 or alen & 3:
+                        raise StunError("MESSAGE-INTEGRITY-SHA256 must be 16-32 bytes, a multiple of 4")
+                    if mi256 < 0:
+                        mi256 = off
+                if end == size:
+                    end = off  # RFC 8489 §14.5: what follows integrity is ignored
+            off = after
+        if fp >= 0 and fp + 8 != size:
+            raise StunError("FINGERPRINT must be the last attribute (RFC 8489 §14.7)")
+        self.data = data if isinstance(data, memoryview) else memoryview(data)
+        self.type = (data[0] << 8) | data[1]
         self._end = end
         self._mi = mi
         self._mi256 = mi256
@@ -220,20 +229,20 @@ class Message:
         return self
 
     def _find(self, attr_type):
-        data = self.data
+        """Offset of the first `attr_type` attribute header, or -1."""
         if attr_type == MESSAGE_INTEGRITY:
             return self._mi
         if attr_type == MESSAGE_INTEGRITY_SHA256:
             return self._mi256
         if attr_type == FINGERPRINT:
             return self._fp
-        off = HEADER_SIZE
+        data = self.data
         end = self._end
+        off = HEADER_SIZE
         while off < end:
-            alen = _u16(data, off + 2)
-            if _u16(data, off) == attr_type:
+            if (data[off] << 8) | data[off + 1] == attr_type:
                 return off
-            off += 4 + ((alen + 3) & ~3)
+            off += 4 + ((((data[off + 2] << 8) | data[off + 3]) + 3) & ~3)
         return -1
 
     def has(self, attr_type):
@@ -244,7 +253,8 @@ class Message:
         off = self._find(attr_type)
         if off < 0:
             return None
-        return self.data[off + 4 : off + 4 + _u16(self.data, off + 2)]
+        data = self.data
+        return data[off + 4 : off + 4 + ((data[off + 2] << 8) | data[off + 3])]
 
     def get_str(self, attr_type):
         value = self.get(attr_type)
@@ -256,12 +266,13 @@ class Message:
             raise StunError("attribute 0x%04x is not valid UTF-8" % attr_type)
 
     def get_u32(self, attr_type):
-        value = self.get(attr_type)
-        if value is None:
+        off = self._find(attr_type)
+        if off < 0:
             return None
-        if len(value) != 4:
+        data = self.data
+        if data[off + 2] or data[off + 3] != 4:
             raise StunError("attribute 0x%04x must be 4 bytes" % attr_type)
-        return _u32(value, 0)
+        return (data[off + 4] << 24) | (data[off + 5] << 16) | (data[off + 6] << 8) | data[off + 7]
 
     def get_u64(self, attr_type):
         value = self.get(attr_type)
@@ -328,30 +339,25 @@ class Message:
         return [_u16(value, i) for i in range(0, len(value), 2)]
 
     def unknown_required(self, known=KNOWN_REQUIRED):
-        """Comprehension-required attribute types not in `known` (§6.3.1.1)."""
-        out = []
+        """Comprehension-required attribute types not in `known` (§6.3.1.1);
+        an empty tuple, which costs nothing, when there are none."""
+        out = ()
         data = self.data
         off = HEADER_SIZE
         while off < self._end:
-            atype = _u16(data, off)
+            atype = (data[off] << 8) | data[off + 1]
             if atype < 0x8000 and atype not in known and atype not in out:
-                out.append(atype)
-            off += 4 + ((_u16(data, off + 2) + 3) & ~3)
+                out = out + (atype,)
+            off += 4 + ((((data[off + 2] << 8) | data[off + 3]) + 3) & ~3)
         return out
-
-    def _signed_parts(self, at, value_len):
-        """The header (with the length a signer saw) and the body before `at`."""
-        struct.pack_into(">H", self._len, 0, at + 4 + value_len - HEADER_SIZE)
-        return self.data[0:2], self._len, self.data[4:at]
 
     def check_integrity(self, key):
         """True when MESSAGE-INTEGRITY (HMAC-SHA1, §14.5) is present and right."""
         at = self._mi
         if at < 0:
             return False
-        head, length, body = self._signed_parts(at, 20)
-        mac = digest.hmac_sha1(key, head, length, body)
-        return digest.equal(mac, self.data[at + 4 : at + 24])
+        mac = digest.stun_mac("sha1", key, self.data, at, at + 24 - HEADER_SIZE)
+        return digest.equal_at(mac, 20, self.data, at + 4)
 
     def check_integrity_sha256(self, key):
         """True when MESSAGE-INTEGRITY-SHA256 (§14.6) is present and right;
@@ -360,22 +366,42 @@ class Message:
         if at < 0:
             return False
         size = _u16(self.data, at + 2)
-        head, length, body = self._signed_parts(at, size)
-        mac = digest.hmac_sha256(key, head, length, body)
-        return digest.equal(memoryview(mac)[:size], self.data[at + 4 : at + 4 + size])
+        mac = digest.stun_mac("sha256", key, self.data, at, at + 4 + size - HEADER_SIZE)
+        return digest.equal_at(mac, size, self.data, at + 4)
 
     def check_fingerprint(self):
         """True when FINGERPRINT (§14.7) is present and matches."""
         at = self._fp
         if at < 0:
             return False
-        crc = (binascii.crc32(self.data[0:at]) ^ _FINGERPRINT_XOR) & 0xFFFFFFFF
-        return crc == _u32(self.data, at + 4)
+        data = self.data
+        crc = (binascii.crc32(data[0:at]) ^ _FINGERPRINT_XOR) & 0xFFFFFFFF
+        return crc == (data[at + 4] << 24) | (data[at + 5] << 16) | (data[at + 6] << 8) | data[at + 7]
 
 
 def decode(data):
     """Parse one STUN message; raises StunError when it is malformed."""
     return Message().parse(data)
+
+
+# The last few addresses written and their packed forms, shared by every
+# Writer: answers go to the same few peers, and parsing text allocates.
+_RECENT = 4
+_recent_ips = [""] * _RECENT
+_recent_packed = [b""] * _RECENT
+_recent_next = [0]
+
+
+def _packed_ip(ip):
+    for i in range(_RECENT):
+        if _recent_ips[i] == ip:
+            return _recent_packed[i]
+    packed = ip_to_bytes(ip)
+    i = _recent_next[0]
+    _recent_ips[i] = ip
+    _recent_packed[i] = packed
+    _recent_next[0] = (i + 1) % _RECENT
+    return packed
 
 
 class Writer:
@@ -392,8 +418,6 @@ class Writer:
         self.buf = buf
         self.length = 0
         self._view = memoryview(buf)
-        self._ip = ""  # the last address written, and its packed form:
-        self._packed = b""  # answers to one peer repeat it, parsing allocates
 
     def start(self, msg_type, txid):
         if len(txid) != 12:
@@ -403,6 +427,11 @@ class Writer:
         struct.pack_into(">HHI", self.buf, 0, msg_type, 0, MAGIC_COOKIE)
         self.buf[8:20] = txid
         self.length = HEADER_SIZE
+        return self
+
+    def start_reply(self, msg_type, request):
+        """Start an answer to the parsed `request`, same transaction ID."""
+        self.start(msg_type, request.data[8:20])
         return self
 
     def view(self):
@@ -441,10 +470,7 @@ class Writer:
         struct.pack_into(">II", self.buf, at, value >> 32, value & 0xFFFFFFFF)
 
     def add_address(self, attr_type, ip, port, xor=False):
-        if ip != self._ip:
-            self._packed = ip_to_bytes(ip)
-            self._ip = ip
-        packed = self._packed
+        packed = _packed_ip(ip)
         size = len(packed)
         at = self._open(attr_type, 4 + size)
         buf = self.buf
@@ -486,18 +512,17 @@ class Writer:
         """RFC 8656 §18.1: channel number then two reserved bytes."""
         self.add_u32(CHANNEL_NUMBER, channel << 16)
 
-    def _sign(self, attr_type, mac_len, hmac, key):
+    def _sign(self, attr_type, mac_len, algorithm, key):
         at = self._open(attr_type, mac_len)  # header length now covers it
-        mac = hmac(key, self._view[0 : at - 4])
-        self.buf[at : at + mac_len] = memoryview(mac)[:mac_len]
+        self.buf[at : at + mac_len] = digest.stun_mac(algorithm, key, self.buf, at - 4)
 
     def add_integrity(self, key):
         """MESSAGE-INTEGRITY over everything so far (RFC 8489 §14.5)."""
-        self._sign(MESSAGE_INTEGRITY, 20, digest.hmac_sha1, key)
+        self._sign(MESSAGE_INTEGRITY, 20, "sha1", key)
 
     def add_integrity_sha256(self, key):
         """MESSAGE-INTEGRITY-SHA256, full 32 bytes (RFC 8489 §14.6)."""
-        self._sign(MESSAGE_INTEGRITY_SHA256, 32, digest.hmac_sha256, key)
+        self._sign(MESSAGE_INTEGRITY_SHA256, 32, "sha256", key)
 
     def add_fingerprint(self):
         """FINGERPRINT, CRC-32 of everything so far XOR 0x5354554e (§14.7)."""
