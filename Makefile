@@ -8,7 +8,7 @@ MP_HEAP   ?= 320K
 MPY_ARCH  ?= xtensawin
 TESTS     ?= host_tests/test_*.py
 
-.PHONY: setup demo sim-demo test test-cpython test-micropython check-mpy mpy typecheck bench matrix netlab-bench clean
+.PHONY: setup demo sim-demo test test-cpython test-micropython check-mpy mpy romfs typecheck bench matrix netlab-bench clean
 .NOTPARALLEL:
 
 setup: $(STAMP)
@@ -67,12 +67,18 @@ mpy: $(STAMP)
 	@$(call compile_mpy,build/mpy)
 	@find build/mpy -name '*.mpy' -printf '%8s  %p\n' | sort -k2 | awk '{ print; t += $$1 } END { printf "%8d  total bytes\n", t }'
 
+# A ROMFS image of lib/ice and firmware/cam for $(MPY_ARCH) (host: the unix port,
+# `firmware/main.py --romfs build/romfs/host.romfs`): build/romfs/$(MPY_ARCH).romfs.
+romfs: $(STAMP)
+	@$(PY) tools/romfs.py --arch $(MPY_ARCH)
+
 # Copy the library (build/mpy), the camera app (compiled for the board's chip),
 # boot.py/main.py, boards/$(BOARD).py as board.py and firmware/secrets.py to a
-# board: make deploy PORT=/dev/ttyUSB0 BOARD=esp32_cam [DRY_RUN=1] (tools/deploy.py).
+# board: make deploy PORT=/dev/ttyUSB0 BOARD=esp32_cam [ROMFS=1] [DRY_RUN=1]
+# (tools/deploy.py). ROMFS=1: library and app as a ROMFS image instead.
 .PHONY: deploy flash
-deploy: mpy
-	@$(PY) tools/deploy.py --port "$(PORT)" --board "$(BOARD)" $(if $(DRY_RUN),--dry-run)
+deploy: $(if $(ROMFS),$(STAMP),mpy)
+	@$(PY) tools/deploy.py --port "$(PORT)" --board "$(BOARD)"$(if $(ROMFS), --romfs)$(if $(DRY_RUN), --dry-run)
 
 # Erase a board and write a MicroPython image (tools/flash.py):
 # make flash BOARD=esp32_cam FIRMWARE=firmware.bin PORT=/dev/ttyUSB0 [DRY_RUN=1]

@@ -1,6 +1,10 @@
 """Camera entry point: on a board, `main.py` at the root of the filesystem;
 on a host, `micropython firmware/main.py --signaling HOST:PORT --room NAME
-[--board unix] [--seconds N] [--interface IP]`.
+[--board unix] [--seconds N] [--interface IP] [--romfs IMAGE]`.
+
+`--romfs` mounts a ROMFS image file (tools/romfs.py --arch host) at /rom with
+/rom and /rom/lib first on sys.path, as a board mounts its ROM partition;
+here the image sits in the heap, where a board maps it from flash.
 
 Settings come from `board.py` (a copy of boards/<board>.py) and
 `secrets.py` (Wi-Fi, signaling address, room, TURN credentials; see
@@ -16,6 +20,16 @@ if sys.platform == "linux":  # a host: the repo's folders stand in for the board
     for _path in ("/../lib", "/../firmware", "/../boards"):
         if _here + _path not in sys.path:
             sys.path.append(_here + _path)
+    if "--romfs" in sys.argv:
+        import vfs
+
+        with open(sys.argv[sys.argv.index("--romfs") + 1], "rb") as _f:
+            _image = bytearray(_f.seek(0, 2))  # one block: no growing copies while reading
+            _f.seek(0)
+            _f.readinto(_image)
+        vfs.mount(vfs.VfsRom(_image), "/rom")
+        sys.path.insert(0, "/rom/lib")
+        sys.path.insert(0, "/rom")
 
 import asyncio
 

