@@ -886,7 +886,7 @@ class Agent:
             self.counters["unmatched"] += 1
             return
         # Only the address we asked answers (§7.2.5.2.1, RFC 8489 §6.3).
-        if t.dest != (src_ip, src_port) or t.base != (local_ip, local_port):
+        if t.dest[1] != src_port or t.dest[0] != src_ip or t.base[1] != local_port or t.base[0] != local_ip:
             self.counters["unmatched"] += 1
             return
         if t.kind == _GATHER:
@@ -908,8 +908,7 @@ class Agent:
             elif kind != _CONSENT:
                 self._fail_pair(pair)
             return
-        mapped = msg.xor_mapped_address()
-        if mapped is None:
+        if not msg.has(stun.XOR_MAPPED_ADDRESS):
             self.counters["malformed"] += 1
             return
         rtt = ticks_diff(now, t.sent_ms)
@@ -920,8 +919,8 @@ class Agent:
             if self.state == DISCONNECTED:
                 self._set_state(CONNECTED)
         if kind == _CONSENT:
-            return
-        self._check_succeeded(now, pair, mapped, t)
+            return  # consent needs only the authenticated answer (RFC 7675 §5.1)
+        self._check_succeeded(now, pair, msg.xor_mapped_address(), t)
 
     def _check_succeeded(self, now, pair, mapped, t):
         local = self._find_local(mapped[0], mapped[1])
