@@ -1,7 +1,7 @@
 """Issue 7's measurements in one run (`make bench`): prints one Markdown
 report and writes docs/bench.png.
 
-    python tools/bench.py [--quick] [--plot docs/bench.png]
+    python tools/bench.py [--quick] [--no-netlab] [--plot docs/bench.png]
 
 Sections:
 - STUN codec: µs per parse+authenticate and build+sign, ours vs aioice on
@@ -17,6 +17,11 @@ Sections:
   the ROMFS image (which sits in the heap here, in flash on a board);
 - host scale: 200 sans-IO agent pairs in one CPython process, memory per
   session and µs per handle_timeout as candidates per agent grow;
+- NAT lab: connect times through real NATs (tools/netlab_bench.py), the
+  camera app against our viewer and an aioice viewer, per cell, with the
+  ours / aioice ratio and its median; all 25 cells (--quick: 3), run last
+  and alone; needs root, iproute2, nftables and coturn, else the section
+  says what is missing (--no-netlab skips it); no target, report only;
 - PASS/FAIL against the issue's targets.
 
 Helper scripts for the MicroPython side are written into build/bench/ and
@@ -48,8 +53,10 @@ SCRIPTS = os.path.join(BUILD, "scripts")  # helper scripts as written
 SCRIPTS_MPY = os.path.join(BUILD, "scripts-mpy")  # and compiled: run with -m, no compiling on the device
 ROMFS_IMAGE = os.path.join(ROOT, "build", "romfs", "host.romfs")  # tools/romfs.py --arch host
 
-CORE = ["ice", "ice.compat", "ice.digest", "ice.stun", "ice.sdp", "ice.turn", "ice.agent"]
-FULL = CORE + ["ice.mdns", "ice.netio", "ice.aio"]
+# The sans-IO agent and what `import ice.agent` loads; then the optional
+# modules (TURN, mDNS, the asyncio driver) on top.
+CORE = ["ice", "ice.compat", "ice.sha1_viper", "ice.digest", "ice.stun", "ice.sdp", "ice.agent"]
+FULL = CORE + ["ice.turn", "ice.mdns", "ice.netio", "ice.aio"]
 
 TARGET_RATIO_CODEC = 1 / 3
 TARGET_RATIO_CONNECT = 0.3
@@ -60,6 +67,7 @@ TARGET_MPY_IMPORT = 32 * 1024
 CAMERA_FRAMES = 1000
 CAMERA_HEAPS = ["96K", "128K", "160K", "192K", "208K", "224K", "240K", "256K", "320K"]
 CAMERA_HEAPS_ROMFS = ["96K", "192K", "208K", "224K", "240K", "256K"]  # the image included
+NETLAB_QUICK_CELLS = [("none", "none"), ("port-restricted", "port-restricted"), ("symmetric", "symmetric")]
 
 
 _T0 = time.monotonic()
@@ -159,12 +167,17 @@ if len(sys.argv) > 2:  # a ROMFS image, mounted as a board mounts its ROM partit
     vfs.mount(vfs.VfsRom(img), "/rom")
     sys.path.insert(0, "/rom/lib")
     sys.path.insert(0, "/rom")
+
+
+def load(name):  # in a function: nothing of the import stays on the module's globals
+    __import__(name)
+
+
 gc.collect()
 start = gc.mem_alloc()
 for name in mods:
-    gc.collect()
     before = gc.mem_alloc()
-    __import__(name)
+    load(name)
     gc.collect()
     print("IMPORT", name, gc.mem_alloc() - before)
 gc.collect()
@@ -865,6 +878,24 @@ async def camera_sessions(heaps, romfs_heaps, frames_goal, timeout_s):
     return results[:len(heaps)], results[len(heaps):-1], results[-1]
 
 
+# ---- NAT lab ------------------------------------------------------------------------------------
+
+
+def nat_lab(quick):
+    """tools/netlab_bench.py's cells: (rows, None), or (None, why not)."""
+    import netlab_bench
+
+    reason = netlab_bench.unavailable_reason()
+    if reason:
+        return None, reason
+    cells = NETLAB_QUICK_CELLS if quick else None
+    progress("NAT lab: %s cells, ours and aioice (tools/netlab_bench.py)" % (len(cells) if cells else "all 25"))
+    try:
+        return netlab_bench.run_cells(cells, log=lambda line: progress("NAT lab: " + line)), None
+    except Exception as exc:  # the rest of the report is still worth printing
+        return None, "the lab failed: %r" % exc
+
+
 # ---- plot ------------------------------------------------------------------------------------------
 
 
@@ -966,6 +997,7 @@ def verdict(ok):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer runs and frames (a smoke test)")
+    parser.add_argument("--no-netlab", action="store_true", help="skip the NAT-lab cells")
     parser.add_argument("--plot", default=os.path.join(ROOT, "docs", "bench.png"))
     args = parser.parse_args(argv)
     runs = 5 if args.quick else 15
@@ -1000,6 +1032,9 @@ def main(argv=None):
 
     imports, import_min, session, session_min, cyc, cam, cam_romfs, cam_sampled = asyncio.run(memory_and_camera())
     plot(args.plot, connect, cam_sampled, session["trace"])
+    lab_started = time.monotonic()
+    lab_rows, lab_reason = (None, "skipped (--no-netlab)") if args.no_netlab else nat_lab(args.quick)
+    lab_seconds = time.monotonic() - lab_started
 
     out = []
     w = out.append
@@ -1186,6 +1221,26 @@ def main(argv=None):
             r["k"], r["check_pairs"], kb(r["mem_setup"]), kb(r["mem_connected"]), r["tick_silent_us"],
             r["tick_checking_us"], r["tick_connected_us"], r["connect_ms"], r["cpu_per_s_connected"] * 1000,
             "" if not r["failed"] and not r["errors"] else " (%d not connected, %d errors)" % (r["failed"], r["errors"])))
+    w("")
+
+    w("## Connect time through the NAT lab (tools/netlab_bench.py)")
+    w("")
+    if lab_rows is None:
+        w("Not run: %s." % lab_reason)
+    else:
+        import netlab_bench
+
+        w("The camera app (MicroPython unix port) in site 1, our viewer or an aioice viewer in site 2, "
+          "behind real NATs (nftables), coturn for STUN and TURN.")
+        out.extend(netlab_bench.format_table(lab_rows, ratio=True))
+        ratios = [r for r in (netlab_bench.connect_ratio(x[2]) for x in lab_rows) if r is not None]
+        walls = [res["wall_s"] for x in lab_rows for res in x[2].values()]
+        w("")
+        w("Connected (session start -> connected), ours / aioice: median **%s** over %d of %d cells "
+          "(both connected). %d cells in %.0f s, %.1f s per cell and viewer on average. No target here: "
+          "issue 7's connect target is judged on loopback." % (
+              "%.2fx" % statistics.median(ratios) if ratios else "—", len(ratios), len(lab_rows),
+              len(lab_rows), lab_seconds, statistics.mean(walls) if walls else 0))
     w("")
 
     w("## Targets")
