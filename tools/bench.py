@@ -1103,8 +1103,9 @@ def main(argv=None):
       "The image itself is flash on a board and not in the ROMFS column; on the unix port it is read "
       "into the heap, so the smallest heapsize for ROMFS includes it." % kb(romfs_size))
     w("")
-    w("`ice.agent` imports `ice.turn`, so the core the agent needs includes it; `ice.netio` "
-      "imports asyncio (frozen in the unix port: only its RAM objects count).")
+    w("Core: what `import ice.agent` loads; `ice.turn` loads only when a TURN server is added. "
+      "`ice.netio` imports asyncio (frozen in the unix port: only its RAM objects count). Per-module "
+      "figures depend on the order (qstr pools grow in steps); the totals are what a process keeps.")
     w("")
 
     alloc = session["alloc"]
