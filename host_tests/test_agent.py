@@ -4,7 +4,7 @@ Runs under pytest and under the MicroPython unix port (host_tests/mp_run.py).
 """
 
 from ice import stun
-from ice.agent import Agent, Config
+from ice.agent import IN_PROGRESS, Agent, Config
 from ice.sdp import Candidate
 from helpers import raises
 from scenarios import NAT_CHOICES, STUN_IP, Session, best_valid_is_selected, direct_path_exists
@@ -377,3 +377,26 @@ def test_request_with_a_stale_remote_ufrag_gets_401():
     assert reply.type == stun.BINDING_ERROR and reply.error_code()[0] == 401
     assert s.a.counters["unauthenticated"] == before + 1
     assert all(c.host != "203.0.113.77" for c in s.a.remote_candidates)
+
+
+def test_relayed_pair_waits_for_better_pairs_only_through_one_retransmission():
+    """Regular nomination (§8.1.1) of a relayed pair: a better pair that was
+    checked and stayed silent through one retransmission (RTO, RFC 8489
+    §6.2.1) stops holding it back, well before the relay cap."""
+    s = Session(None, None, use_stun=False, relay_b=False)  # b's candidates: signalled by hand
+    a, b = s.a, s.b
+    dead = Candidate(foundation="h1", priority=2130706431, host=s.host_b.ip, port=6999, type="host")
+    relay = Candidate(foundation="r1", priority=16777215, host=s.host_b.ip, port=6000, type="relay",
+                      related_address="203.0.113.7", related_port=3478)
+    a.add_remote_candidate(dead)
+    a.add_remote_candidate(relay)
+    a.add_remote_candidate(None)
+    s.sim.kick(a)
+    assert s.sim.run_until(lambda: a.selected_pair is not None, 5000)
+    waited = s.sim.now - a._first_valid_at
+    assert a.selected_pair.remote is relay
+    better = [p for p in a.pairs if p.remote is dead][0]
+    assert better.state == IN_PROGRESS and better.requests_sent >= 2  # retransmitted: given its chance
+    assert a.config.rto_ms <= waited < a.config.relay_nomination_delay_ms, waited
+    assert s.connect()
+    no_bugs(a, b)

@@ -61,6 +61,10 @@ def candidate_priority(type_pref, local_pref, component=1):
     return (type_pref << 24) + (local_pref << 8) + (256 - component)
 
 
+def _relayed(pair):
+    return pair.local.type == "relay" or pair.remote.type == "relay"
+
+
 def pair_priority(controlling_prio, controlled_prio):
     """RFC 8445 §6.1.2.3: 2^32*MIN(G,D) + 2*MAX(G,D) + (G>D?1:0)."""
     g, d = controlling_prio, controlled_prio
@@ -161,6 +165,7 @@ class Pair:
         self.bytes_sent = 0
         self.bytes_received = 0
         self.last_sent_ms = 0
+        self.first_check_ms = None  # type: int | None  # when its first check left
 
     @property
     def state_name(self):
@@ -670,9 +675,12 @@ class Agent:
         if self._gather_queue or (self._checks_enabled() and self._has_check_work()):
             deadline = _earliest(deadline, self._next_check_at)
         if self.controlling and not self._done and self._first_valid_at is not None:
-            nominate_at = self._nominate_at()
-            if ticks_diff(nominate_at, self._now) > 0:  # once passed, checks drive it
-                deadline = _earliest(deadline, nominate_at)
+            at = self._nominate_at()
+            if ticks_diff(at, self._now) > 0:  # once passed, checks drive it
+                deadline = _earliest(deadline, at)
+            at = self._patience_ends()
+            if at is not None and ticks_diff(at, self._now) > 0:
+                deadline = _earliest(deadline, at)
         if self._consent_running():
             deadline = _earliest(deadline, self._next_consent_at)
             cfg = self.config
@@ -1036,18 +1044,26 @@ class Agent:
         for t in self._transactions:
             if t.kind == _CHECK and t.use_candidate:
                 return  # a nomination is in flight
-        best = None
-        for pair in self.pairs:
-            if pair.valid and pair.state == SUCCEEDED:
-                best = pair
-                break
+        best = self._best_valid()
         if best is None:
             return
+        # A relayed best pair waits only while a better pair has not had a
+        # fair chance: queued, or checked but not yet through one
+        # retransmission. Frozen pairs wait behind a pair of their own
+        # foundation, which is judged instead (§6.1.2.6).
+        relayed = _relayed(best)
+        patience = self._patience_ms(best)
         better_pending = False
         for pair in self.pairs:
             if pair.priority <= best.priority:
                 break
-            if pair.state in (FROZEN, WAITING, IN_PROGRESS):
+            if relayed:
+                if pair.state == WAITING or pair.state == IN_PROGRESS and (
+                    pair.first_check_ms is None or ticks_diff(now, pair.first_check_ms) < patience
+                ):
+                    better_pending = True
+                    break
+            elif pair.state in (FROZEN, WAITING, IN_PROGRESS):
                 better_pending = True
                 break
         waited = ticks_diff(now, self._nominate_at()) >= 0
@@ -1057,15 +1073,42 @@ class Agent:
         self._trigger(best, front=True)
         return True
 
+    def _best_valid(self):
+        for pair in self.pairs:  # kept in priority order
+            if pair.valid and pair.state == SUCCEEDED:
+                return pair
+        return None
+
+    def _patience_ms(self, best):
+        """How long a better pair may stay unanswered before a relayed best
+        pair stops waiting for it: one retransmission and its answer."""
+        return self.config.rto_ms + 2 * (best.rtt_ms or 0)
+
+    def _patience_ends(self):
+        """With a relayed best pair: when the last better pair in progress
+        has had its fair chance, or None."""
+        best = self._best_valid()
+        if best is None or not _relayed(best):
+            return None
+        end = None
+        for pair in self.pairs:
+            if pair.priority <= best.priority:
+                break
+            if pair.state == IN_PROGRESS and pair.first_check_ms is not None:
+                at = ticks_add(pair.first_check_ms, self._patience_ms(best))
+                if end is None or ticks_diff(at, end) > 0:
+                    end = at
+        return end
+
     def _nominate_at(self):
         """When to stop waiting for a better pair: a pair that can succeed
         answers in about the RTT the first valid pair showed, so wait three
         of those plus one pacing step, and never more than the configured cap.
-        A relayed best pair waits `relay_nomination_delay_ms` instead."""
+        A relayed best pair waits at most `relay_nomination_delay_ms`."""
         wait = self.config.nomination_delay_ms
         for pair in self.pairs:
             if pair.valid and pair.rtt_ms is not None:
-                if pair.local.type == "relay" or pair.remote.type == "relay":
+                if _relayed(pair):
                     wait = self.config.relay_nomination_delay_ms
                 else:
                     wait = min(wait, 3 * pair.rtt_ms + self.config.ta_ms)
@@ -1192,6 +1235,8 @@ class Agent:
         t.priority = candidate_priority(_TYPE_PREFERENCE["prflx"], local.local_pref)
         if kind == _CHECK:
             pair.state = IN_PROGRESS
+            if pair.first_check_ms is None:
+                pair.first_check_ms = now
         self._write_request(t)
 
     def _new_transaction(self, kind, now, base, dest):
