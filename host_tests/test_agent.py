@@ -400,3 +400,26 @@ def test_relayed_pair_waits_for_better_pairs_only_through_one_retransmission():
     assert a.config.rto_ms <= waited < a.config.relay_nomination_delay_ms, waited
     assert s.connect()
     no_bugs(a, b)
+
+
+def test_a_better_pair_long_silent_does_not_delay_nomination():
+    """Regular nomination (§8.1.1): a better pair checked long ago without
+    an answer does not hold back a pair that succeeds later; the wait is
+    measured from each better pair's first check, not from the success."""
+    s = Session(None, None, use_stun=False, relay_a=False, relay_b=False)  # b learns a from a's checks
+    a = s.a
+    a.add_remote_candidate(Candidate(foundation="h1", priority=2130706431, host=s.host_b.ip, port=6999,
+                                     type="host"))
+    s.sim.kick(a)
+    s.sim.advance(400)  # the host pair has been silent for 400 ms when the live candidate arrives
+    live = Candidate(foundation="s1", priority=1694498815, host=s.host_b.ip, port=6000, type="srflx",
+                     related_address="10.9.9.9", related_port=6000)
+    a.add_remote_candidate(live)
+    a.add_remote_candidate(None)
+    s.sim.kick(a)
+    assert s.sim.run_until(lambda: a.selected_pair is not None, 5000)
+    assert a.selected_pair.remote is live
+    rtt = a.selected_pair.rtt_ms
+    waited = s.sim.now - a._first_valid_at
+    assert waited < 3 * rtt + a.config.ta_ms, (waited, rtt)  # no wait: only the nomination round trip
+    no_bugs(a, s.b)

@@ -1047,23 +1047,17 @@ class Agent:
         best = self._best_valid()
         if best is None:
             return
-        # A relayed best pair waits only while a better pair has not had a
-        # fair chance: queued, or checked but not yet through one
-        # retransmission. Frozen pairs wait behind a pair of their own
+        # Wait only while a better pair has not had a fair chance: queued, or
+        # checked too recently. Frozen pairs wait behind a pair of their own
         # foundation, which is judged instead (§6.1.2.6).
-        relayed = _relayed(best)
         patience = self._patience_ms(best)
         better_pending = False
         for pair in self.pairs:
             if pair.priority <= best.priority:
                 break
-            if relayed:
-                if pair.state == WAITING or pair.state == IN_PROGRESS and (
-                    pair.first_check_ms is None or ticks_diff(now, pair.first_check_ms) < patience
-                ):
-                    better_pending = True
-                    break
-            elif pair.state in (FROZEN, WAITING, IN_PROGRESS):
+            if pair.state == WAITING or pair.state == IN_PROGRESS and (
+                pair.first_check_ms is None or ticks_diff(now, pair.first_check_ms) < patience
+            ):
                 better_pending = True
                 break
         waited = ticks_diff(now, self._nominate_at()) >= 0
@@ -1080,15 +1074,18 @@ class Agent:
         return None
 
     def _patience_ms(self, best):
-        """How long a better pair may stay unanswered before a relayed best
-        pair stops waiting for it: one retransmission and its answer."""
-        return self.config.rto_ms + 2 * (best.rtt_ms or 0)
+        """How long a better pair may stay unanswered before `best` stops
+        waiting for it: three of the RTTs `best` showed and a pacing step,
+        or, for a relayed `best`, one retransmission and its answer."""
+        rtt = best.rtt_ms or 0
+        if _relayed(best):
+            return self.config.rto_ms + 2 * rtt
+        return 3 * rtt + self.config.ta_ms
 
     def _patience_ends(self):
-        """With a relayed best pair: when the last better pair in progress
-        has had its fair chance, or None."""
+        """When the last better pair in progress has had its fair chance, or None."""
         best = self._best_valid()
-        if best is None or not _relayed(best):
+        if best is None:
             return None
         end = None
         for pair in self.pairs:
@@ -1101,10 +1098,10 @@ class Agent:
         return end
 
     def _nominate_at(self):
-        """When to stop waiting for a better pair: a pair that can succeed
-        answers in about the RTT the first valid pair showed, so wait three
-        of those plus one pacing step, and never more than the configured cap.
-        A relayed best pair waits at most `relay_nomination_delay_ms`."""
+        """The cap on waiting for better pairs, from the first valid pair: a
+        pair that can succeed answers in about the RTT the first valid pair
+        showed, so three of those plus one pacing step, at most
+        `nomination_delay_ms`; `relay_nomination_delay_ms` for a relayed one."""
         wait = self.config.nomination_delay_ms
         for pair in self.pairs:
             if pair.valid and pair.rtt_ms is not None:
