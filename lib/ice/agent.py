@@ -1047,16 +1047,20 @@ class Agent:
         best = self._best_valid()
         if best is None:
             return
-        # Wait only while a better pair has not had a fair chance: queued, or
-        # checked too recently. Frozen pairs wait behind a pair of their own
-        # foundation, which is judged instead (§6.1.2.6).
+        # Wait only while a better pair has not had a fair chance: not checked
+        # yet, or checked too recently. A frozen pair behind a pair of its own
+        # foundation is judged by that pair (§6.1.2.6).
         patience = self._patience_ms(best)
         better_pending = False
         for pair in self.pairs:
             if pair.priority <= best.priority:
                 break
-            if pair.state == WAITING or pair.state == IN_PROGRESS and (
-                pair.first_check_ms is None or ticks_diff(now, pair.first_check_ms) < patience
+            state = pair.state
+            if (
+                state == WAITING
+                or state == FROZEN and not self._foundation_busy(pair.foundation)
+                or state == IN_PROGRESS and (
+                    pair.first_check_ms is None or ticks_diff(now, pair.first_check_ms) < patience)
             ):
                 better_pending = True
                 break

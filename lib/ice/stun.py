@@ -206,15 +206,14 @@ class Message:
                     if fp < 0:
                         fp = off
                 elif atype == MESSAGE_INTEGRITY:
-                    if alen != 20:
-                        raise StunError("MESSAGE-INTEGRITY must be 20 bytes")
                     if mi < 0 and mi256 < 0:
+                        if alen != 20:
+                            raise StunError("MESSAGE-INTEGRITY must be 20 bytes")
                         mi = off
-                else:
+                elif mi256 < 0:
                     if alen < 16 or alen > 32 or alen & 3:
                         raise StunError("MESSAGE-INTEGRITY-SHA256 must be 16-32 bytes, a multiple of 4")
-                    if mi256 < 0:
-                        mi256 = off
+                    mi256 = off
                 if end == size:
                     end = off  # RFC 8489 §14.5: what follows integrity is ignored
             off = after
