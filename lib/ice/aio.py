@@ -118,6 +118,7 @@ class Connection:
         self._local_candidates = []
         self._remote_candidates = []
         self._sockets = {}  # (ip, port) -> UDP socket
+        self._last_base = None  # (ip, port) the last datagram left from
         self._streams = {}  # TCP key -> (reader, writer)
         self._draining = []  # writers with a drain() in flight
         self._tasks = []
@@ -279,11 +280,14 @@ class Connection:
             await self._changed.wait()
 
     async def send(self, data):
-        await self.sendto(data, 1)
+        self._send(data)
 
     async def sendto(self, data, component):
         if component != 1:
             raise ValueError("only component 1 exists")
+        self._send(data)
+
+    def _send(self, data):
         if self._closed:
             raise ConnectionError("Cannot send data, connection is closed")
         try:
@@ -407,7 +411,10 @@ class Connection:
 
     def _transmit(self, out):
         local_ip, local_port, dst_ip, dst_port, data = out
-        sock = self._sockets.get((local_ip, local_port))
+        base = self._last_base  # the socket of the last send: a stream uses one
+        if base is None or base[1] != local_port or base[0] != local_ip:
+            base = self._last_base = (local_ip, local_port)
+        sock = self._sockets.get(base)
         if sock is not None:
             if not netio.sendto(sock, data, dst_ip, dst_port):
                 self.counters["send_failed"] += 1

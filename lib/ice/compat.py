@@ -212,26 +212,42 @@ _AF_INET = const(2)
 _AF_INET6 = const(10)  # Linux value; raw sockaddrs only appear on the unix port.
 
 
-def addr_from_socket(addr):
-    """(ip, port) from whatever `recvfrom` returned on this runtime.
+class Recent:
+    """The last few results of `make(a, b)` in fixed slots: a hot path that
+    meets the same few peers skips the allocation of making them again."""
 
-    CPython and ESP32 give a tuple (IPv6 tuples carry flow info and scope);
-    the MicroPython unix port gives the raw `struct sockaddr` bytes.
-    """
-    if isinstance(addr, tuple):
-        return addr[0], addr[1]
-    family = addr[0] | (addr[1] << 8) if sys.byteorder == "little" else (addr[0] << 8) | addr[1]
-    port = (addr[2] << 8) | addr[3]
+    def __init__(self, make, size=4):
+        self._make = make
+        self._a = [None] * size
+        self._b = [None] * size
+        self._value = [None] * size  # type: list
+        self._next = 0
+
+    def get(self, a, b=None):
+        for i in range(len(self._a)):
+            if self._b[i] == b and self._a[i] == a:
+                return self._value[i]
+        value = self._make(a, b)
+        i = self._next
+        self._a[i] = a
+        self._b[i] = b
+        self._value[i] = value
+        self._next = (i + 1) % len(self._a)
+        return value
+
+
+def _parse_sockaddr(raw, _unused):
+    family = raw[0] | (raw[1] << 8) if sys.byteorder == "little" else (raw[0] << 8) | raw[1]
+    port = (raw[2] << 8) | raw[3]
     if family == _AF_INET:
-        return ip_from_bytes(bytes(addr[4:8])), port
+        return ip_from_bytes(bytes(raw[4:8])), port
     if family == _AF_INET6:
-        return ip_from_bytes(bytes(addr[8:24])), port
+        return ip_from_bytes(bytes(raw[8:24])), port
     raise ValueError("unsupported socket address family %d" % family)
 
 
-def addr_to_socket(ip, port):
-    """The address object this runtime's `sendto`/`bind` accepts for ip:port."""
-    if sys.platform != "linux" or not IS_MICROPYTHON:
+def _make_sockaddr(ip, port):
+    if sys.platform != "linux":
         return (ip, port)
     packed = ip_to_bytes(ip)
     if len(packed) == 4:
@@ -245,3 +261,26 @@ def addr_to_socket(ip, port):
     struct.pack_into("<H" if sys.byteorder == "little" else ">H", raw, 0, family)
     struct.pack_into(">H", raw, 2, port)
     return bytes(raw)
+
+
+_sockaddrs_in = Recent(_parse_sockaddr)
+_sockaddrs_out = Recent(_make_sockaddr)
+
+
+def addr_from_socket(addr):
+    """(ip, port) from whatever `recvfrom` returned on this runtime.
+
+    CPython and ESP32 give a tuple (IPv6 tuples carry flow info and scope);
+    the MicroPython unix port gives the raw `struct sockaddr` bytes.
+    """
+    if isinstance(addr, tuple):
+        return addr[0], addr[1]
+    return _sockaddrs_in.get(addr)
+
+
+def addr_to_socket(ip, port):
+    """The address object this runtime's `sendto`/`bind` accepts for ip:port:
+    (ip, port), or a raw `struct sockaddr` on the unix port (MicroPython)."""
+    if not IS_MICROPYTHON:
+        return (ip, port)
+    return _sockaddrs_out.get(ip, port)

@@ -14,7 +14,7 @@ import binascii
 import struct
 
 from ice import digest
-from ice.compat import const, ip_from_bytes, ip_to_bytes, urandom
+from ice.compat import Recent, const, ip_from_bytes, ip_to_bytes, urandom
 
 
 class StunError(ValueError):
@@ -383,24 +383,9 @@ def decode(data):
     return Message().parse(data)
 
 
-# The last few addresses written and their packed forms, shared by every
-# Writer: answers go to the same few peers, and parsing text allocates.
-_RECENT = 4
-_recent_ips = [""] * _RECENT
-_recent_packed = [b""] * _RECENT
-_recent_next = [0]
-
-
-def _packed_ip(ip):
-    for i in range(_RECENT):
-        if _recent_ips[i] == ip:
-            return _recent_packed[i]
-    packed = ip_to_bytes(ip)
-    i = _recent_next[0]
-    _recent_ips[i] = ip
-    _recent_packed[i] = packed
-    _recent_next[0] = (i + 1) % _RECENT
-    return packed
+# Packed forms of the last few addresses written, shared by every Writer:
+# answers go to the same few peers, and parsing text allocates.
+_packed_ips = Recent(lambda ip, _unused: ip_to_bytes(ip))
 
 
 class Writer:
@@ -469,7 +454,7 @@ class Writer:
         struct.pack_into(">II", self.buf, at, value >> 32, value & 0xFFFFFFFF)
 
     def add_address(self, attr_type, ip, port, xor=False):
-        packed = _packed_ip(ip)
+        packed = _packed_ips.get(ip)
         size = len(packed)
         at = self._open(attr_type, 4 + size)
         buf = self.buf
