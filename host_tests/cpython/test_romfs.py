@@ -29,17 +29,10 @@ CHECK_PY = """\
 import gc
 import os
 import sys
+""" + romfs.MOUNT_PY.replace("%", "%%") + """
 
 if sys.argv[1] != "-":
-    import vfs
-
-    with open(sys.argv[1], "rb") as f:
-        img = bytearray(f.seek(0, 2))
-        f.seek(0)
-        f.readinto(img)
-    vfs.mount(vfs.VfsRom(img), "/rom")
-    sys.path.insert(0, "/rom/lib")
-    sys.path.insert(0, "/rom")
+    mount_romfs(sys.argv[1])
     print("ROOT", " ".join(sorted(os.listdir("/rom"))))
     print("ICE", " ".join(sorted(os.listdir("/rom/lib/ice"))))
     print("CAM", " ".join(sorted(os.listdir("/rom/lib/cam"))))
