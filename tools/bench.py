@@ -315,7 +315,7 @@ def main():
         (stun.Message, "get_u32"), (stun.Message, "unknown_required"),
         (stun.Writer, "start"), (stun.Writer, "add_xor_address"),
         (stun.Writer, "add_integrity"), (stun.Writer, "add_fingerprint"),
-        (digest, "hmac_sha1"),
+        (digest, "stun_mac"),
     ]
     for owner, name in targets:
         original = getattr(owner, name)
