@@ -383,6 +383,32 @@ def test_every_hmac_backend_matches_a_plain_hmac():
     assert keyed.mac(b"x" * 90, 90, -1) == _reference_hmac(hashlib.sha256, key, b"x" * 90)
 
 
+def test_every_fingerprint_backend_matches_binascii_rfc8489_s14_7():
+    """FINGERPRINT is CRC-32 XOR 0x5354554E (§14.7): the binascii writer and,
+    where the native emitter exists (MicroPython), the viper one agree with
+    binascii.crc32 at every length up to 300 bytes and with any byte values;
+    the check accepts what they write and refuses a flipped bit."""
+    backends = [("binascii", digest._fingerprint_binascii)]
+    try:
+        from ice import crc_viper
+    except (ImportError, SyntaxError):
+        crc_viper = None  # CPython: viper code does not compile
+    if crc_viper is not None:
+        backends.append(("viper", crc_viper.fingerprint_into))
+        assert digest.fingerprint_into is crc_viper.fingerprint_into  # the one in use
+    data = bytearray((i * 151 + 7) & 0xFF for i in range(300))
+    out = bytearray(308)  # data[:end], a 4-byte attribute header, the value
+    for end in range(0, 301, 7):
+        want = struct.pack(">I", (binascii.crc32(data[:end]) ^ 0x5354554E) & 0xFFFFFFFF)
+        out[:end] = data[:end]
+        for name, write in backends:
+            write(data, end, out, end + 4)
+            assert bytes(out[end + 4:end + 8]) == want, (name, end)
+            assert digest.fingerprint_matches(out, end), (name, end)
+    out[0] ^= 1
+    assert not digest.fingerprint_matches(out, 294)
+
+
 def test_constant_time_equal():
     assert digest.equal(b"abc", b"abc")
     assert not digest.equal(b"abc", b"abd")

@@ -72,17 +72,21 @@ def _compress(h: ptr32, w: ptr32, src: ptr8, off: int, c: ptr32):
 
 
 @micropython.viper
-def _hash_tail(h: ptr32, w: ptr32, blk: ptr8, msg: ptr8, end: int, length: int, prefix: int, c: ptr32):
-    """Hash msg[0:end] after `prefix` bytes already in `h`, with bytes 2-3
-    read as `length` when it is not negative (a STUN header as a signer saw
-    it), then pad and finish (FIPS 180-4 §5.1.1)."""
+def _hash_tail(h, w, block, message, end: int, length: int, prefix: int, c):
+    """Hash message[0:end] after `prefix` bytes already in `h`, with bytes
+    2-3 read as `length` when it is not negative (a STUN header as a signer
+    saw it), then pad and finish (FIPS 180-4 §5.1.1). The buffers come in as
+    objects and go to _compress as objects: a pointer passed from viper to
+    viper is boxed as an int, a heap object on a 32-bit board."""
+    blk = ptr8(block)
+    msg = ptr8(message)
     pos = 0
     while True:
         n = end - pos
         if n > 64:
             n = 64
         if n == 64 and pos > 0:
-            _compress(h, w, msg, pos, c)
+            _compress(h, w, message, pos, c)
         else:
             i = 0
             while i < n:
@@ -92,7 +96,7 @@ def _hash_tail(h: ptr32, w: ptr32, blk: ptr8, msg: ptr8, end: int, length: int, 
                 blk[2] = length >> 8
                 blk[3] = length & 0xFF
             if n == 64:
-                _compress(h, w, blk, 0, c)
+                _compress(h, w, block, 0, c)
             else:
                 blk[n] = 0x80
                 i = n + 1
@@ -100,7 +104,7 @@ def _hash_tail(h: ptr32, w: ptr32, blk: ptr8, msg: ptr8, end: int, length: int, 
                     blk[i] = 0
                     i += 1
                 if n >= 56:
-                    _compress(h, w, blk, 0, c)
+                    _compress(h, w, block, 0, c)
                     i = 0
                     while i < 60:
                         blk[i] = 0
@@ -110,7 +114,7 @@ def _hash_tail(h: ptr32, w: ptr32, blk: ptr8, msg: ptr8, end: int, length: int, 
                 blk[61] = (bits >> 16) & 0xFF
                 blk[62] = (bits >> 8) & 0xFF
                 blk[63] = bits & 0xFF
-                _compress(h, w, blk, 0, c)
+                _compress(h, w, block, 0, c)
                 return
         pos += 64
 

@@ -10,7 +10,6 @@ keeping the header length current, and finishes with MESSAGE-INTEGRITY and
 FINGERPRINT computed over the buffer in place.
 """
 
-import binascii
 import struct
 
 from ice import digest
@@ -23,7 +22,6 @@ class StunError(ValueError):
 
 MAGIC_COOKIE = const(0x2112A442)
 HEADER_SIZE = const(20)
-_FINGERPRINT_XOR = const(0x5354554E)  # RFC 8489 §14.7
 
 # Message classes, already in their bit positions (RFC 8489 §5).
 REQUEST = const(0x0000)
@@ -371,11 +369,7 @@ class Message:
     def check_fingerprint(self):
         """True when FINGERPRINT (§14.7) is present and matches."""
         at = self._fp
-        if at < 0:
-            return False
-        data = self.data
-        crc = (binascii.crc32(data[0:at]) ^ _FINGERPRINT_XOR) & 0xFFFFFFFF
-        return crc == (data[at + 4] << 24) | (data[at + 5] << 16) | (data[at + 6] << 8) | data[at + 7]
+        return at >= 0 and digest.fingerprint_matches(self.data, at)
 
 
 def decode(data):
@@ -511,8 +505,7 @@ class Writer:
     def add_fingerprint(self):
         """FINGERPRINT, CRC-32 of everything so far XOR 0x5354554e (§14.7)."""
         at = self._open(FINGERPRINT, 4)
-        crc = (binascii.crc32(self._view[0 : at - 4]) ^ _FINGERPRINT_XOR) & 0xFFFFFFFF
-        struct.pack_into(">I", self.buf, at, crc)
+        digest.fingerprint_into(self.buf, at - 4, self.buf, at)
 
 
 # ---- ChannelData (RFC 8656 §12.4) -------------------------------------------
