@@ -187,6 +187,7 @@ class Host:
         self.partitioned = False
         self.ports = {}  # port -> endpoint that owns it
         self.events = []  # events of endpoints attached without on_event
+        self.data = []  # application payloads handle_packet returned, without on_data
         self.sent = 0
         self.received = 0
         self.dropped = 0
@@ -210,20 +211,22 @@ class Host:
 
     bind = listen
 
-    def attach(self, endpoint, on_event=None, ports=()):
+    def attach(self, endpoint, on_event=None, ports=(), on_data=None):
         """Drive `endpoint` on this host; on_event(event) gets its events
-        (else they go to self.events). Binds `ports` first. Returns endpoint."""
+        (else they go to self.events), on_data(payload) what handle_packet
+        returns (else it goes to self.data). Binds `ports` first. Returns endpoint."""
         for port in ports:
             self.listen(endpoint, port)
-        self.sim._attach(self, endpoint, on_event)
+        self.sim._attach(self, endpoint, on_event, on_data)
         return endpoint
 
 
 class _Attached:
-    def __init__(self, ep, host, on_event):
+    def __init__(self, ep, host, on_event, on_data):
         self.ep = ep
         self.host = host
         self.on_event = on_event
+        self.on_data = on_data
         self.poll_event = getattr(ep, "poll_event", None)
         self.wake = None  # scheduled handle_timeout time, or None
         self.gen = 0  # heap entries with an older gen are stale
@@ -331,10 +334,10 @@ class Simulator:
         """Call fn() at virtual time at_ms (e.g. to partition mid-run)."""
         self._push(max(at_ms, self.now), _CALL, fn)
 
-    def _attach(self, host, ep, on_event):
+    def _attach(self, host, ep, on_event, on_data=None):
         if id(ep) in self._recs:
             raise ValueError("endpoint is already attached")
-        rec = _Attached(ep, host, on_event)
+        rec = _Attached(ep, host, on_event, on_data)
         self._recs[id(ep)] = rec
         self._service(rec)
 
@@ -501,7 +504,12 @@ class Simulator:
         host.received += 1
         self.stats["delivered"] += 1
         self._log("recv", pkt)
-        ep.handle_packet(self.now, host.ip, pkt[3], pkt[0], pkt[1], pkt[4])
+        payload = ep.handle_packet(self.now, host.ip, pkt[3], pkt[0], pkt[1], pkt[4])
+        if payload is not None:
+            if rec.on_data is not None:
+                rec.on_data(bytes(payload))
+            else:
+                host.data.append(bytes(payload))
         self._service(rec)
 
     def inject(self, src_ip, src_port, dst_ip, dst_port, data, at_ms=None):

@@ -3,7 +3,7 @@
 Shared by the agent tests and tools/sim_matrix.py; runs on both runtimes.
 """
 
-from ice.agent import Agent, Config
+from ice.agent import CANDIDATE, END_OF_CANDIDATES, Agent, Config, Event
 from ice.sdp import Candidate
 from netsim import Simulator
 
@@ -14,10 +14,10 @@ SIGNALLING_DELAY_MS = 30
 
 def _relay(sim, peer, event, delay_ms):
     """What a signalling channel does: carry SDP text to the peer later."""
-    if event[0] == "candidate":
-        line = event[1].to_sdp()
+    if event.kind == CANDIDATE:
+        line = event.candidate.to_sdp()
         sim.call_at(sim.now + delay_ms, lambda: _deliver(sim, peer, Candidate.from_sdp(line)))
-    elif event[0] == "end-of-candidates":
+    elif event.kind == END_OF_CANDIDATES:
         sim.call_at(sim.now + delay_ms, lambda: _deliver(sim, peer, None))
 
 
@@ -43,11 +43,13 @@ class Session:
         self.host_b = sim.add_host(ip_b, nat=self.nat_b, delay_ms=delay_ms, loss=loss, **link)
         self.a = Agent(True, config_a)
         self.b = Agent(controlling_b, config_b, lite=lite_b)
-        self.events_a = []
+        self.events_a = []  # (time, Event)
         self.events_b = []
+        self.data_a = []  # application payloads received
+        self.data_b = []
         self.connected_at = None
-        self._attach(self.host_a, self.a, self.b, self.events_a, relay_a, 5000)
-        self._attach(self.host_b, self.b, self.a, self.events_b, relay_b, 6000)
+        self._attach(self.host_a, self.a, self.b, self.events_a, self.data_a, relay_a, 5000)
+        self._attach(self.host_b, self.b, self.a, self.events_b, self.data_b, relay_b, 6000)
         if signal_creds:
             self.exchange_credentials()
         for host, agent, port in ((self.host_a, self.a, 5000), (self.host_b, self.b, 6000)):
@@ -56,7 +58,7 @@ class Session:
                 agent.add_stun_server(STUN_IP)
             sim.kick(agent)
 
-    def _attach(self, host, agent, peer, log, relay, port):
+    def _attach(self, host, agent, peer, log, data, relay, port):
         sim = self.sim
 
         def on_event(event):
@@ -64,7 +66,7 @@ class Session:
             if relay:
                 _relay(sim, peer, event, SIGNALLING_DELAY_MS)
 
-        host.attach(agent, on_event=on_event, ports=(port,))
+        host.attach(agent, on_event=on_event, ports=(port,), on_data=data.append)
 
     def restart(self):
         """ICE restart on both sides (RFC 8445 §9): new credentials over
@@ -75,8 +77,8 @@ class Session:
         for agent, peer in ((self.a, self.b), (self.b, self.a)):
             for cand in agent.local_candidates:
                 if cand.type != "prflx":
-                    _relay(self.sim, peer, ("candidate", cand), SIGNALLING_DELAY_MS)
-            _relay(self.sim, peer, ("end-of-candidates",), SIGNALLING_DELAY_MS)
+                    _relay(self.sim, peer, Event(CANDIDATE, candidate=cand), SIGNALLING_DELAY_MS)
+            _relay(self.sim, peer, Event(END_OF_CANDIDATES), SIGNALLING_DELAY_MS)
 
     def exchange_credentials(self):
         a, b = self.a, self.b
@@ -104,9 +106,6 @@ class Session:
     def send(self, sender, payload):
         """Send application data over the selected pair through the network."""
         self.sim.send(sender, sender.send(payload))
-
-    def received(self, log):
-        return [e[1][2] for e in log if e[1][0] == "data"]
 
 
 def direct_path_exists(nat_a, nat_b):

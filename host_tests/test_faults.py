@@ -18,14 +18,14 @@ def test_loss_duplication_and_reordering_lose_nothing_the_network_delivered():
         s = Session(None, "full-cone", seed=seed, loss=0.3, duplicate=0.1, reorder=0.2, jitter_ms=5)
         assert s.connect(30000), seed
         s.sim.advance(200)
-        before = len(s.received(s.events_b))
+        before = len(s.data_b)
         payloads = [b"\x80" + bytes([i]) for i in range(200)]
         delivered_before = s.host_b.received
         for payload in payloads:
             s.send(s.a, payload)
             s.sim.advance(5)
         s.sim.advance(500)
-        got = s.received(s.events_b)[before:]
+        got = s.data_b[before:]
         assert got and set(got) <= set(payloads)
         assert 100 < len(set(got)) < 200  # about 70 % of 200 survive each way
         # Nothing the network delivered to b's port went missing in the agent.
@@ -45,17 +45,17 @@ def test_nat_rebinding_is_noticed_and_an_ice_restart_recovers():
     assert s.connect()
     s.nat_a.rebind()
     assert s.sim.run_until(lambda: s.b.state == "disconnected", 15000)
-    before = len(s.received(s.events_b))
+    before = len(s.data_b)
     s.send(s.a, b"\x80lost on the old path")
     s.sim.advance(200)
-    assert len(s.received(s.events_b)) == before
+    assert len(s.data_b) == before
     assert s.b.counters["unknown_source"] >= 1
     old_pair = s.b.selected_pair
     s.restart()
     assert s.sim.run_until(lambda: s.both_connected() and s.b.selected_pair is not old_pair, 15000)
     s.send(s.a, b"\x80back")
     s.sim.advance(200)
-    assert s.received(s.events_b)[-1] == b"\x80back"
+    assert s.data_b[-1] == b"\x80back"
     no_bugs(s.a, s.b)
 
 
@@ -74,5 +74,5 @@ def test_network_down_and_up_on_the_device_side():
     assert s.a.selected_pair is pair
     s.send(s.b, b"\x80after the outage")
     s.sim.advance(200)
-    assert s.received(s.events_a)[-1] == b"\x80after the outage"
+    assert s.data_a[-1] == b"\x80after the outage"
     no_bugs(s.a, s.b)

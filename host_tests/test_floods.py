@@ -26,11 +26,11 @@ def within_caps(agent):
     assert len(agent.local_candidates) <= cfg.max_local
     assert len(agent.remote_candidates) <= cfg.max_remote, len(agent.remote_candidates)
     assert len(agent.pairs) <= cfg.max_pairs, len(agent.pairs)
-    assert len(agent._transactions) == cfg.max_transactions
+    assert len(agent._transactions.slots) == cfg.max_transactions
     assert len(agent._tx_writers) == cfg.transmit_slots
     assert agent._tx_count <= cfg.transmit_slots
     assert len(agent._events) <= cfg.max_events
-    assert len(agent._triggered) <= cfg.max_pairs
+    assert len(agent.checklist.triggered) <= cfg.max_pairs
 
 
 def txid(rng):
@@ -135,11 +135,10 @@ def test_forged_stun_at_every_candidate_port_during_checks_and_after_connect():
             if i % 20 == 19:  # check and forget, so a 320K heap holds no long logs
                 s.sim.advance(100)
                 want = [("\x7fdata %d" % j).encode() for j in range(i - 19, i + 1)]
-                assert s.received(s.events_b) == want, (nat_a, nat_b, i)
-                assert s.received(s.events_a) == want, (nat_a, nat_b, i)
+                assert s.data_b == want, (nat_a, nat_b, i)
+                assert s.data_a == want, (nat_a, nat_b, i)
                 delivered += 2 * len(want)
-                s.events_a.clear()
-                s.events_b.clear()
+                del s.events_a[:], s.events_b[:], s.data_a[:], s.data_b[:]
                 gc.collect()
         assert delivered == 400
         assert s.a.controlling == role_a
@@ -188,7 +187,7 @@ def test_remote_candidate_flood_after_connect_changes_nothing():
     assert s.a.selected_pair is selected and s.a.state in ("connected", "completed")
     s.send(s.a, b"\x7fstill here")
     s.sim.advance(200)
-    assert s.received(s.events_b) == [b"\x7fstill here"]
+    assert s.data_b == [b"\x7fstill here"]
     no_bugs(s.a, s.b)
 
 
@@ -257,8 +256,8 @@ def test_prflx_flood_with_the_password_stops_at_the_caps():
     s.send(s.a, b"\x7fafter the flood")
     s.send(s.b, b"\x7fand back")
     s.sim.advance(200)
-    assert s.received(s.events_b) == [b"\x7fafter the flood"]
-    assert s.received(s.events_a) == [b"\x7fand back"]
+    assert s.data_b == [b"\x7fafter the flood"]
+    assert s.data_a == [b"\x7fand back"]
     no_bugs(s.a, s.b)
     print("floods: 1200 authenticated checks from 600 ports; remote table capped at %d" % cfg.max_remote)
 

@@ -735,9 +735,9 @@ def _spray(s, rng, seeds, n):
                 sim.inject(src_ip, src_port, cand.host, cand.port, data)
 
 
-def ours(log):
+def ours(data):
     """The data payloads this test sent (first byte 0x7f), not sprayed ones."""
-    return [e[1][2] for e in log if e[1][0] == "data" and e[1][2][:1] == b"\x7f"]
+    return [p for p in data if p[:1] == b"\x7f"]
 
 
 def _fuzz_session(nat_a, nat_b, seed, rng, seeds):
@@ -753,7 +753,7 @@ def _fuzz_session(nat_a, nat_b, seed, rng, seeds):
         sim.advance(10)
     assert checking_sprays > 0
     assert s.connect(), (nat_a, nat_b, s.a.state, s.b.state, s.a.counters, s.b.counters)
-    del s.events_a[:], s.events_b[:]  # only what follows matters: keep the heap small
+    del s.events_a[:], s.events_b[:], s.data_a[:], s.data_b[:]  # only what follows matters: keep the heap small
     sent_a, sent_b = [], []
     for i in range(60):  # after connect: forged traffic and real data interleaved
         _spray(s, rng, seeds, 10)
@@ -765,7 +765,7 @@ def _fuzz_session(nat_a, nat_b, seed, rng, seeds):
         sent_b.append(payload)
         sim.advance(50)
     sim.advance(2000)
-    got_b, got_a = ours(s.events_b), ours(s.events_a)
+    got_b, got_a = ours(s.data_b), ours(s.data_a)
     assert [p for p in got_b if p in sent_a] == sent_a, (nat_a, nat_b)
     assert [p for p in got_a if p in sent_b] == sent_b, (nat_a, nat_b)
     for agent in (s.a, s.b):

@@ -34,15 +34,15 @@ def test_credentials_have_rfc8445_entropy_from_urandom():
         agent = Agent(True)
     finally:
         compat.urandom = real
-    alphabet = len(compat._ICE_CHARS)
-    assert alphabet == 64 and len(set(compat._ICE_CHARS)) == 64
+    alphabet = len(compat.ICE_CHARS)
+    assert alphabet == 64 and len(set(compat.ICE_CHARS)) == 64
     bits = _log2(alphabet)
     assert len(agent.local_ufrag) * bits >= 24, agent.local_ufrag
     assert len(agent.local_pwd) * bits >= 128, agent.local_pwd
     # One urandom byte per character of each, used 6 bits at a time.
     assert len(agent.local_ufrag) in calls and len(agent.local_pwd) in calls, calls
     for text in (agent.local_ufrag, agent.local_pwd):
-        assert all(ch in compat._ICE_CHARS.decode() for ch in text)
+        assert all(ch in compat.ICE_CHARS for ch in text)
 
 
 def test_credentials_differ_across_agents_and_restarts():

@@ -84,10 +84,9 @@ def main():
         sim.run(at)
         for chunk in frame_chunks(frame_id):
             s.send(camera, chunk)
-        for event in s.events_b:
-            if event[1][0] == "data":
-                viewer.on_datagram(event[1][2])
-        s.events_b[:] = []
+        for payload in s.data_b:
+            viewer.on_datagram(payload)
+        del s.data_b[:], s.events_b[:]
         states.append(camera.state)
         if frame_id % FPS == FPS - 1:
             seconds = (sim.now - start + 1000 // FPS) / 1000

@@ -106,11 +106,6 @@ from cam import framing  # noqa: E402
 from cam.signal import SignalingClient, SignalingError  # noqa: E402
 from ice import aio  # noqa: E402
 
-_PAIR_FIELDS = (
-    "local_type", "local_host", "local_port", "remote_type", "remote_host", "remote_port",
-    "state", "nominated", "rtt_ms", "requests_sent", "requests_received", "responses_sent",
-    "responses_received", "bytes_sent", "bytes_received",
-)
 _UP = ("connected", "completed")
 _MAX_HEADERS = 100
 _HTTP_IDLE_S = 30
@@ -329,7 +324,7 @@ class Viewer:
             }
         out.update(
             state=conn.state,
-            pairs=[dict(zip(_PAIR_FIELDS, p)) for p in stats["pairs"]],
+            pairs=stats["pairs"],
             local_candidates=session.local_candidates,
             remote_candidates=len(conn.remote_candidates),
             restarts=session.restarts,

@@ -26,7 +26,7 @@ from cam import framing, webrtc
 from cam.framing import FrameError
 from cam.signal import SignalingClient
 from ice import digest, mdns, stun, turn
-from ice.compat import ip_from_bytes, ip_to_bytes, ticks_diff
+from ice.compat import ICE_CHARS, ip_from_bytes, ip_to_bytes, ticks_diff
 from ice.mdns import MdnsError
 from ice.sdp import TYPES, Candidate, SdpError, parse_attribute
 from ice.stun import StunError
@@ -357,7 +357,6 @@ def test_turn_client_handle_packet_never_raises(data, transport, ready):
 
 # ---- SDP ------------------------------------------------------------------------
 
-ICE_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 TOKEN_CHARS = ICE_CHARS[:-2] + "!#$%&'*+-.^_`{|}~"
 VCHARS = "".join(chr(c) for c in range(0x21, 0x7F))
 VOCAB = ("candidate:1", "a=candidate:x", "1", "2", "udp", "UDP", "tcp", "2130706431", "0", "65535", "65536",

@@ -71,14 +71,13 @@ def pump(now):
             while t is not None:
                 dst = owners.get((t[2], t[3]))
                 if dst is not None:
-                    dst.handle_packet(now, t[2], t[3], t[0], t[1], bytes(t[4]))
+                    payload = dst.handle_packet(now, t[2], t[3], t[0], t[1], bytes(t[4]))
+                    if payload is not None:
+                        got.append(bytes(payload))
                     moved = True
                 t = x.poll_transmit()
-            e = x.poll_event()
-            while e is not None:
-                if e[0] == "data":
-                    got.append(e[2])
-                e = x.poll_event()
+            while x.poll_event() is not None:
+                pass
 
 
 now = 0
@@ -88,7 +87,7 @@ while now < 10000 and not (a.state in (CONNECTED, COMPLETED) and b.state in (CON
         x.handle_timeout(now)
     pump(now)
 t = a.send(b"\\x80hello")
-owners[(t[2], t[3])].handle_packet(now, t[2], t[3], t[0], t[1], bytes(t[4]))
+got.append(owners[(t[2], t[3])].handle_packet(now, t[2], t[3], t[0], t[1], bytes(t[4])))
 pump(now)
 print("STATES", a.state, b.state, now)
 print("DATA", got)

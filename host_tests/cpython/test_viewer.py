@@ -268,7 +268,7 @@ def test_streams_frames_and_reports_losses():
             assert connected(s), s
             assert s["camera"] == camera.id and s["signaling"] == "connected"
             assert s["selected"]["local_type"] == "host" and s["selected"]["remote_type"] == "host"
-            assert s["pairs"] and set(s["pairs"][0]) == set(viewer_mod._PAIR_FIELDS)
+            assert s["pairs"] and {"local_type", "remote_host", "state", "rtt_ms", "bytes_received"} <= set(s["pairs"][0])
             assert any(p["nominated"] and p["state"] == "succeeded" for p in s["pairs"])
 
             await t.viewer.wait_for(lambda s: s["frames_completed"] >= 30, 10)

@@ -15,8 +15,7 @@ from ice import agent as _agent
 from ice import mdns, netio, sdp, stun
 from ice.compat import ConnectionError, ticks_add, ticks_diff, ticks_ms
 
-_ICE_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-_RECV_SIZE = 1500
+_MDNS_RECV_SIZE = 1500
 
 
 class TransportPolicy:
@@ -61,7 +60,7 @@ class Candidate(sdp.Candidate):
 
 
 def _check_credential(value, minimum, what):
-    if len(value) < minimum or len(value) > 256 or any(ch not in _ICE_CHARS for ch in value):
+    if len(value) < minimum or len(value) > 256 or not sdp.is_ice_chars(value):
         raise ValueError("%s must be %d-256 ice-chars (RFC 8839 §5.4)" % (what, minimum))
 
 
@@ -129,7 +128,7 @@ class Connection:
         self._received = []
         self._received_event = asyncio.Event()
         self._recv_queue_size = recv_queue_size
-        self.counters = {"send_failed": 0, "recv_dropped": 0, "mdns_unresolved": 0}
+        self.counters = {"send_failed": 0, "recv_dropped": 0, "recv_oversize": 0, "mdns_unresolved": 0}
 
     # ---- aioice's members ----------------------------------------------------
 
@@ -292,8 +291,8 @@ class Connection:
             raise ConnectionError("Cannot send data, connection is closed")
         try:
             out = self._agent.send(data)
-        except ValueError as exc:
-            raise ConnectionError("Cannot send data, not connected (%s)" % exc)
+        except _agent.NotConnectedError as exc:
+            raise ConnectionError("Cannot send data: %s" % exc)
         self._transmit(out)
 
     async def recv(self):
@@ -369,14 +368,26 @@ class Connection:
 
     async def _read_socket(self, ip, port, sock):
         agent = self._agent
+        size = agent.receive_size
         while not self._closed:
             try:
-                data, (src_ip, src_port) = await netio.recvfrom(sock, _RECV_SIZE)
+                data, (src_ip, src_port) = await netio.recvfrom(sock, size)
             except (OSError, ValueError):
                 await netio.sleep_ms(10)  # e.g. ICMP unreachable reported late
                 continue
-            agent.handle_packet(ticks_ms(), ip, port, src_ip, src_port, data)
-            self._pump()
+            payload = agent.handle_packet(ticks_ms(), ip, port, src_ip, src_port, data)
+            if payload is None:
+                self._pump()
+            else:
+                self._deliver(payload)
+
+    def _deliver(self, payload):
+        """Queue application data for recv(); a full queue drops its oldest."""
+        if len(self._received) >= self._recv_queue_size:
+            self._received.pop(0)
+            self.counters["recv_dropped"] += 1
+        self._received.append(payload if isinstance(payload, bytes) else bytes(payload))
+        self._received_event.set()
 
     async def _read_stream(self, client, reader):
         """TURN over TCP: cut the stream into STUN and ChannelData frames
@@ -387,11 +398,20 @@ class Connection:
         while not self._closed:
             try:
                 head = await reader.readexactly(4)
-                body = await reader.readexactly(stun.frame_length(head) - 4)
+                size = stun.frame_length(head) - 4
+                if size + 4 >= agent.receive_size:  # skipped, never held whole
+                    while size > 0:
+                        size -= len(await reader.readexactly(min(size, 512)))
+                    self.counters["recv_oversize"] += 1
+                    continue
+                body = await reader.readexactly(size)
             except (OSError, EOFError, ValueError):
                 break  # closed or broken stream: the allocation times out
-            agent.handle_packet(ticks_ms(), base_ip, base_port, server_ip, server_port, head + body)
-            self._pump()
+            payload = agent.handle_packet(ticks_ms(), base_ip, base_port, server_ip, server_port, head + body)
+            if payload is None:
+                self._pump()
+            else:
+                self._deliver(payload)
 
     async def _timer(self):
         agent = self._agent
@@ -450,20 +470,14 @@ class Connection:
             event = agent.poll_event()
             if event is None:
                 break
-            kind = event[0]
-            if kind == "data":
-                if len(self._received) >= self._recv_queue_size:
-                    self._received.pop(0)
-                    self.counters["recv_dropped"] += 1
-                self._received.append(event[2])
-                self._received_event.set()
-            elif kind == "candidate":
-                cand = Candidate.copy_of(event[1])
+            kind = event.kind
+            if kind == _agent.CANDIDATE:
+                cand = Candidate.copy_of(event.candidate)
                 self._local_candidates.append(cand)
                 if self.on_candidate is not None:
                     self.on_candidate(cand)
-            elif kind == "candidate-removed":  # a lost TURN allocation
-                gone = event[1]
+            elif kind == _agent.CANDIDATE_REMOVED:  # a lost TURN allocation
+                gone = event.candidate
                 self._local_candidates = [
                     c for c in self._local_candidates if c.port != gone.port or c.host != gone.host]
             else:
@@ -501,7 +515,7 @@ async def resolve_mdns(name, timeout_ms=1000, port_range=None, ipv4=True, interf
             if left <= 0:
                 return None
             try:
-                data, _ = await netio.wait_ms(netio.recvfrom(sock, _RECV_SIZE), left)
+                data, _ = await netio.wait_ms(netio.recvfrom(sock, _MDNS_RECV_SIZE), left)
             except asyncio.TimeoutError:
                 return None
             try:

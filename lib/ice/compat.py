@@ -67,16 +67,17 @@ def random_below(limit):
             return value % limit
 
 
-# RFC 8445 §5.3 / RFC 8839 §5.4: ice-char is ALPHA / DIGIT / "+" / "/".
-_ICE_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+# RFC 8445 §5.3 / RFC 8839 §5.1: ice-char is ALPHA / DIGIT / "+" / "/".
+ICE_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 
 
 def random_token(length):
     """`length` ice-chars, 6 bits of os.urandom entropy each."""
     raw = urandom(length)
+    chars = ICE_CHARS.encode()
     out = bytearray(length)
     for i in range(length):
-        out[i] = _ICE_CHARS[raw[i] & 63]
+        out[i] = chars[raw[i] & 63]
     return out.decode()
 
 

@@ -7,7 +7,7 @@ literals are case-insensitive, RFC 5234 §2.3). Every malformed input raises
 `SdpError`. Formatting writes the canonical form: format -> parse is exact.
 """
 
-from ice.compat import ip_to_bytes
+from ice.compat import ICE_CHARS, ip_to_bytes
 
 
 class SdpError(ValueError):
@@ -16,8 +16,6 @@ class SdpError(ValueError):
 
 _ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 _DIGITS = "0123456789"
-# RFC 8839 §5.1: ice-char = ALPHA / DIGIT / "+" / "/".
-_ICE_CHARS = _ALNUM + "+/"
 # RFC 8866 §9: token-char; VCHAR is %x21-7E (RFC 5234 appendix B.1).
 _TOKEN_CHARS = _ALNUM + "!#$%&'*+-.^_`{|}~"
 _VCHARS = "".join(chr(c) for c in range(0x21, 0x7F))
@@ -33,6 +31,11 @@ def _only(text, allowed):
         if ch not in allowed:
             return False
     return True
+
+
+def is_ice_chars(text):
+    """True when `text` is all ice-chars (RFC 8839 §5.1)."""
+    return _only(text, ICE_CHARS)
 
 
 def _text(data):
@@ -131,7 +134,7 @@ class Candidate:
             raise SdpError("candidate needs at least 8 fields, got %d" % len(tokens))
         foundation, transport, host = tokens[0], tokens[2].lower(), tokens[4]
         ctype = tokens[7].lower()
-        if not 1 <= len(foundation) <= 32 or not _only(foundation, _ICE_CHARS):
+        if not 1 <= len(foundation) <= 32 or not _only(foundation, ICE_CHARS):
             raise SdpError("bad foundation: %r" % foundation)
         if not _only(transport, _TOKEN_CHARS):
             raise SdpError("bad transport: %r" % transport)
@@ -239,7 +242,7 @@ class Candidate:
 
 def _ice_string(value, low, high, name):
     # RFC 8839 §5.4: ufrag = 4*256ice-char, password = 22*256ice-char.
-    if not isinstance(value, str) or not low <= len(value) <= high or not _only(value, _ICE_CHARS):
+    if not isinstance(value, str) or not low <= len(value) <= high or not _only(value, ICE_CHARS):
         raise SdpError("bad %s: %r" % (name, value))
     return value
 
@@ -249,7 +252,7 @@ def _options(tags, name):
     if not tags:
         raise SdpError("empty %s" % name)
     for tag in tags:
-        if not isinstance(tag, str) or not tag or not _only(tag, _ICE_CHARS):
+        if not isinstance(tag, str) or not tag or not _only(tag, ICE_CHARS):
             raise SdpError("bad %s tag: %r" % (name, tag))
     return tags
 

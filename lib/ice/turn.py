@@ -15,6 +15,7 @@ and deallocates on close.
 from ice import digest, stun
 from ice.compat import const, ticks_add, ticks_diff
 from ice.compat import ticks_earliest as _earliest
+from ice.transaction import Transactions
 
 # Allocation states.
 ALLOCATING = "allocating"
@@ -43,7 +44,11 @@ _MAX_REDIRECTS = const(2)
 _MAX_REFRESH_S = const(3600)
 _RM = const(16)  # RFC 8489 §6.2.1: the last send waits Rm x RTO
 _CONTROL_SIZE = const(320)  # a request with USERNAME, REALM, NONCE, MI, FP
-_SEND_OVERHEAD = const(48)  # Send indication header, XOR-PEER-ADDRESS(v6), DATA
+# A Send indication's header, XOR-PEER-ADDRESS (IPv6) and DATA header, and
+# the padding DATA (and a ChannelData frame over TCP) may need.
+SEND_OVERHEAD = const(52)
+# What a Data indication adds around a payload, FINGERPRINT included.
+RECEIVE_OVERHEAD = const(60)
 
 
 class TurnError(ValueError):
@@ -62,18 +67,6 @@ class _Peer:
         self.channel = 0  # number; 0: none asked for
         self.channel_state = _IDLE
         self.channel_at = 0
-
-
-class _Tx:
-    def __init__(self):
-        self.kind = 0  # 0: free
-        self.txid = b""
-        self.peer = None  # type: _Peer | None
-        self.lifetime = -1  # for a Refresh; 0 deallocates
-        self.sends = 0
-        self.rto = 0
-        self.deadline = 0
-        self.nonce_retries = 0
 
 
 class TurnClient:
@@ -105,12 +98,8 @@ class TurnClient:
         self._family = family
         self._permission_refresh_ms = permission_refresh_ms
         self._channel_refresh_ms = channel_refresh_ms
-        self._rto_ms = rto_ms
-        self._max_sends = max_sends if transport == "udp" else 1  # RFC 8489 §6.2.2
-        self._tcp_timeout_ms = tcp_timeout_ms
         self._software = software
         self.state = ALLOCATING
-        self.candidate = None  # the agent's relayed candidate, once allocated
         self.error = None  # why the allocation failed, for people
         self.relayed = None  # (ip, port) on the server
         self.mapped = None  # (ip, port) the server saw us from
@@ -122,11 +111,16 @@ class TurnClient:
         self._refresh_at = 0
         self._now = 0
         self._peers = [_Peer() for _ in range(max_peers)]
-        self._txs = [_Tx() for _ in range(max_peers * 2 + 2)]
+        size = max_peers * 2 + 2
+        if transport == "udp":
+            self._txs = Transactions(size, rto_ms, 0, max_sends, _RM * rto_ms)
+        else:  # RFC 8489 §6.2.2: sent once, then a timeout
+            self._txs = Transactions(size, rto_ms, 0, 1, tcp_timeout_ms)
+        self.data_size = data_size  # the largest payload wrap() takes
         self._control = [stun.Writer(bytearray(_CONTROL_SIZE)) for _ in range(4)]
         self._control_head = 0
         self._control_count = 0
-        self._data = bytearray(data_size + _SEND_OVERHEAD)
+        self._data = bytearray(data_size + SEND_OVERHEAD)
         self._data_writer = stun.Writer(self._data)
         self._msg = stun.Message()
         self.counters = {
@@ -149,19 +143,22 @@ class TurnClient:
 
     def handle_timeout(self, now_ms):
         self._now = now_ms
-        for t in self._txs:
-            if t.kind and ticks_diff(now_ms, t.deadline) >= 0:
-                if t.sends < self._max_sends:
-                    self._write(t)
-                else:
-                    self._timed_out(t)
+        txs = self._txs
+        while True:
+            t = txs.due(now_ms)
+            if t is None:
+                break
+            if txs.should_resend(t):
+                self._write(t)
+            else:
+                self._timed_out(t)
         if self.state != READY:
             return
         # A deadline that falls due while its request is still in flight moves
         # on too, or poll_timeout would keep returning it (a busy loop).
         if ticks_diff(now_ms, self._refresh_at) >= 0:
             self._refresh_at = ticks_add(now_ms, self._refresh_interval())
-            if not self._busy(_REFRESH):
+            if not self._txs.count(_REFRESH):
                 # Ask for the lifetime granted so far (§8.1), so the server
                 # cannot fall back to its default behind our back.
                 self._request(_REFRESH, lifetime=self._lifetime_s or self.lifetime_s)
@@ -176,10 +173,7 @@ class TurnClient:
                 self._request(_CHANNEL, peer)
 
     def poll_timeout(self):
-        deadline = None
-        for t in self._txs:
-            if t.kind:
-                deadline = _earliest(deadline, t.deadline)
+        deadline = self._txs.next_deadline()
         if self.state == READY:
             deadline = _earliest(deadline, self._refresh_at)
             for peer in self._peers:
@@ -262,6 +256,8 @@ class TurnClient:
         (counted) when no permission could be asked for."""
         if self.state != READY:
             raise TurnError("the TURN allocation is %s: wait for it to be ready" % self.state)
+        if len(payload) > self.data_size:
+            raise TurnError("%d bytes is more than this TURN client's data_size (%d)" % (len(payload), self.data_size))
         for peer in self._peers:
             if peer.channel_state == _OK and peer.port == peer_port and peer.ip == peer_ip:
                 size = stun.write_channel_data(self._data, peer.channel, payload, self.transport == "tcp")
@@ -285,13 +281,9 @@ class TurnClient:
         """Deallocate: a Refresh with LIFETIME 0 (§8.1), sent once."""
         self._now = now_ms
         if self.state == READY:
-            for t in self._txs:
-                t.kind = 0
-            t = self._request(_REFRESH, lifetime=0)
-            if t is not None:
-                t.kind = 0  # no retransmits and no answer awaited
-        for t in self._txs:
-            t.kind = 0
+            self._txs.close_all()
+            self._request(_REFRESH, lifetime=0)
+        self._txs.close_all()  # no retransmits and no answer awaited
         self.state = CLOSED
 
     # ---- internals ---------------------------------------------------------
@@ -312,53 +304,35 @@ class TurnClient:
         free.port = port or 0
         return free
 
-    def _busy(self, kind, peer=None):
-        for t in self._txs:
-            if t.kind == kind and t.peer is peer:
-                return True
-        return False
-
     def _refresh_interval(self):
         # Refresh a minute early, or at 3/4 of a short lifetime (§8.1).
         life_ms = min(self.lifetime_s, _MAX_REFRESH_S) * 1000
         return life_ms - 60000 if life_ms > 240000 else life_ms * 3 // 4
 
     def _request(self, kind, peer=None, lifetime=-1):
-        if kind in (_PERMISSION, _CHANNEL) and self._busy(kind, peer):
+        if peer is not None and self._txs.count(kind, peer):
             return None
-        for t in self._txs:
-            if not t.kind:
-                t.kind = kind
-                t.txid = stun.new_txid()
-                t.peer = peer
-                t.lifetime = lifetime
-                t.sends = 0
-                t.rto = self._rto_ms
-                t.nonce_retries = 0
-                # The refresh time moves on now, so a request in flight is
-                # not asked for again; a success sets it properly.
-                if kind == _PERMISSION:
-                    if peer.permission != _OK:
-                        peer.permission = _PENDING
-                    peer.permission_at = ticks_add(self._now, self._permission_refresh_ms)
-                elif kind == _CHANNEL:
-                    if peer.channel_state != _OK:
-                        peer.channel_state = _PENDING
-                    peer.channel_at = ticks_add(self._now, self._channel_refresh_ms)
-                self._write(t)
-                return t
-        self.counters["table_full"] += 1
-        return None
+        t = self._txs.open(kind, self.base[0], self.base[1], self.server[0], self.server[1], peer)
+        if t is None:
+            self.counters["table_full"] += 1
+            return None
+        t.value = lifetime
+        # The refresh time moves on now, so a request in flight is not asked
+        # for again; a success sets it properly.
+        if kind == _PERMISSION:
+            if peer.permission != _OK:
+                peer.permission = _PENDING
+            peer.permission_at = ticks_add(self._now, self._permission_refresh_ms)
+        elif kind == _CHANNEL:
+            if peer.channel_state != _OK:
+                peer.channel_state = _PENDING
+            peer.channel_at = ticks_add(self._now, self._channel_refresh_ms)
+        self._write(t)
+        return t
 
     def _write(self, t):
         """(Re)build a request; a retransmission has the same ID and body."""
-        t.sends += 1
-        if self.transport == "udp":
-            # After the last send, wait Rm initial RTOs (RFC 8489 §6.2.1).
-            t.deadline = ticks_add(self._now, t.rto if t.sends < self._max_sends else _RM * self._rto_ms)
-            t.rto *= 2
-        else:
-            t.deadline = ticks_add(self._now, self._tcp_timeout_ms)
+        self._txs.sent(t, self._now)
         if self._control_count >= len(self._control):
             self.counters["transmit_full"] += 1
             return
@@ -373,10 +347,10 @@ class TurnClient:
             if self._lifetime_s:
                 w.add_u32(stun.LIFETIME, self._lifetime_s)
         elif t.kind == _REFRESH:
-            if t.lifetime >= 0:
-                w.add_u32(stun.LIFETIME, t.lifetime)
+            if t.value >= 0:
+                w.add_u32(stun.LIFETIME, t.value)
         else:
-            peer = t.peer
+            peer = t.subject
             if t.kind == _CHANNEL:
                 w.add_channel_number(peer.channel)
             w.add_xor_address(stun.XOR_PEER_ADDRESS, peer.ip, peer.port)
@@ -389,14 +363,8 @@ class TurnClient:
             w.add_integrity(self._key)
         w.add_fingerprint()
 
-    def _find_tx(self, txid):
-        for t in self._txs:
-            if t.kind and t.txid == txid:
-                return t
-        return None
-
     def _on_response(self, msg):
-        t = self._find_tx(msg.txid)
+        t = self._txs.find(msg.txid)
         if t is None:
             self.counters["unmatched"] += 1
             return
@@ -414,7 +382,9 @@ class TurnClient:
             relayed = msg.xor_address(stun.XOR_RELAYED_ADDRESS)
             mapped = msg.xor_mapped_address()
             lifetime = msg.get_u32(stun.LIFETIME)
-        t.kind = 0
+        peer = t.subject
+        asked = t.value
+        self._txs.close(t)
         now = self._now
         if kind == _ALLOCATE:
             if relayed is None:
@@ -432,17 +402,16 @@ class TurnClient:
                     if peer.channel:
                         self._request(_CHANNEL, peer)
         elif kind == _REFRESH:
-            if t.lifetime != 0:
+            if asked != 0:
                 self.lifetime_s = msg.get_u32(stun.LIFETIME) or self.lifetime_s
                 self._refresh_at = ticks_add(now, self._refresh_interval())
                 self.counters["refreshes"] += 1
         elif kind == _PERMISSION:
             self.counters["permissions"] += 1
-            t.peer.permission = _OK
-            t.peer.permission_at = ticks_add(now, self._permission_refresh_ms)
+            peer.permission = _OK
+            peer.permission_at = ticks_add(now, self._permission_refresh_ms)
         else:
             self.counters["channel_binds"] += 1
-            peer = t.peer
             peer.channel_state = _OK
             peer.channel_at = ticks_add(now, self._channel_refresh_ms)
             # A channel binding also installs or refreshes the permission (§12.2).
@@ -461,8 +430,8 @@ class TurnClient:
             nonce = msg.get_str(stun.NONCE)
             # A 401 to a request that already carried our credentials means
             # they are wrong; give up rather than loop (RFC 8489 §9.2.5).
-            if nonce is None or t.nonce_retries >= _MAX_NONCE_RETRIES or (
-                code == 401 and self._nonce is not None and t.kind == _ALLOCATE and t.nonce_retries
+            if nonce is None or t.retries >= _MAX_NONCE_RETRIES or (
+                code == 401 and self._nonce is not None and t.kind == _ALLOCATE and t.retries
             ):
                 self._give_up(t, "TURN server refused the credentials (%d): check the username and password" % code)
                 return
@@ -474,10 +443,7 @@ class TurnClient:
                 self._give_up(t, "TURN server sent no REALM")
                 return
             self._nonce = nonce
-            t.nonce_retries += 1
-            t.txid = stun.new_txid()  # a new transaction (§9.2.5)
-            t.sends = 0
-            t.rto = self._rto_ms
+            self._txs.renew(t)  # a new transaction (§9.2.5)
             self._write(t)
             return
         if code == 300 and t.kind == _ALLOCATE:
@@ -486,10 +452,9 @@ class TurnClient:
                 self._redirects += 1
                 self.server = alternate
                 self.realm = self._nonce = self._key = None
-                t.txid = stun.new_txid()
-                t.sends = 0
-                t.rto = self._rto_ms
-                t.nonce_retries = 0
+                self._txs.renew(t)
+                t.retries = 0
+                t.dest_ip, t.dest_port = alternate
                 self._write(t)
                 return
         if code == 300 and self.transport != "udp":
@@ -504,8 +469,8 @@ class TurnClient:
 
     def _give_up(self, t, reason):
         kind = t.kind
-        peer = t.peer
-        t.kind = 0
+        peer = t.subject
+        self._txs.close(t)
         if kind in (_ALLOCATE, _REFRESH):
             self._fail(reason)
         elif kind == _PERMISSION:
@@ -516,8 +481,7 @@ class TurnClient:
     def _fail(self, reason):
         self.state = FAILED
         self.error = reason
-        for t in self._txs:
-            t.kind = 0
+        self._txs.close_all()
 
 
 _KIND_NAMES = {_ALLOCATE: "Allocate", _REFRESH: "Refresh", _PERMISSION: "CreatePermission",
