@@ -1,5 +1,6 @@
 # pytest setup: make `ice` (lib/), the camera app `cam` (firmware/), the board
-# settings (boards/) and the shared test helpers (host_tests/) importable.
+# settings (boards/), the host tools (tools/) and the shared test helpers
+# (host_tests/) importable.
 import os
 import sys
 
@@ -7,7 +8,7 @@ import pytest
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _ROOT = os.path.dirname(_HERE)
-for _p in (_HERE, os.path.join(_HERE, "cpython"), *(os.path.join(_ROOT, d) for d in ("lib", "firmware", "boards"))):
+for _p in (_HERE, os.path.join(_HERE, "cpython"), *(os.path.join(_ROOT, d) for d in ("lib", "firmware", "boards", "tools"))):
     if _p not in sys.path:
         sys.path.insert(0, _p)
 if _ROOT not in sys.path:
@@ -16,7 +17,7 @@ if _ROOT not in sys.path:
 
 @pytest.fixture(scope="session")
 def turn_server():
-    """A private coturn on 127.0.0.1 (host_tests/cpython/turnserver.py), shared by the
+    """A private coturn on 127.0.0.1 (tools/turnserver.py), shared by the
     session. Skipped when coturn is not installed, unless CI is set: there a
     missing `turnserver` is a broken setup (.ci/run installs it) and fails."""
     from turnserver import TurnServer, find_turnserver

@@ -81,7 +81,6 @@ import time
 import traceback
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "host_tests", "cpython"))
 
 NAT_TYPES = ("none", "full-cone", "restricted", "port-restricted", "symmetric")
 PREFIX = "nlab"
@@ -754,7 +753,7 @@ class Lab:
         _ip("link", "del", "up%d" % site.index, ns=self.inet_ns, check=False)
 
     def _start_turn(self, options):
-        from turnserver import TurnServer  # host_tests/cpython
+        from turnserver import TurnServer
 
         turn = TurnServer(relay_port_count=options.pop("relay_port_count", 200), **options)
         turn.ip = self.server_ip  # listening and relay address, inside the internet namespace

@@ -22,7 +22,7 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-for _path in ("tools", os.path.join("host_tests", "cpython"), "firmware", "lib"):
+for _path in ("tools", "firmware", "lib"):
     if os.path.join(ROOT, _path) not in sys.path:
         sys.path.insert(0, os.path.join(ROOT, _path))
 
@@ -44,7 +44,7 @@ def _cell_text(result):
 
 def unavailable_reason():
     """None when the cells can run here, else why not."""
-    from turnserver import find_turnserver  # host_tests/cpython
+    from turnserver import find_turnserver
 
     reason = netlab.unavailable_reason()
     if reason is None and find_turnserver() is None:

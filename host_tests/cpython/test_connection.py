@@ -3,11 +3,7 @@
 and a Connection running under the MicroPython unix port. CPython only."""
 
 import asyncio
-import json
-import os
 import socket
-import subprocess
-import sys
 import time
 import uuid
 
@@ -16,34 +12,10 @@ import pytest
 
 from ice import aio
 from ice.agent import Config
+from peers import MICROPYTHONS, MicroPythonPeer, exchange, ping_pong, relay_kwargs, run
 from turnserver import TurnServer
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-MICROPYTHON = os.path.join(ROOT, ".venv", "bin", "micropython")
-
 pytestmark = pytest.mark.filterwarnings("error::ResourceWarning")
-
-
-def run(coro, timeout=30):
-    return asyncio.run(asyncio.wait_for(coro, timeout))
-
-
-async def exchange(a, b, end=True):
-    """Signal credentials and every gathered candidate (as SDP text) both ways."""
-    for sender, receiver in ((a, b), (b, a)):
-        receiver.remote_username, receiver.remote_password = sender.local_username, sender.local_password
-        for c in sender.local_candidates:
-            await receiver.add_remote_candidate(aio.Candidate.from_sdp(c.to_sdp()))
-        if end:
-            await receiver.add_remote_candidate(None)
-
-
-async def ping_pong(a, b, rounds=3):
-    for i in range(rounds):
-        await a.send(b"ping %d" % i)
-        assert await asyncio.wait_for(b.recv(), 5) == b"ping %d" % i
-        await b.send(b"pong %d" % i)
-        assert await asyncio.wait_for(a.recv(), 5) == b"pong %d" % i
 
 
 def test_connects_to_itself_and_moves_data():
@@ -140,11 +112,6 @@ def test_candidate_is_aioice_compatible():
         assert getattr(ours, field) == getattr(theirs, field), field
     positional = aio.Candidate("1", 1, "udp", 2130706431, "10.0.0.2", 4000, "host")
     assert positional.to_sdp() == "1 1 udp 2130706431 10.0.0.2 4000 typ host"
-
-
-def relay_kwargs(turn, transport):
-    return dict(turn_server=(turn.ip, turn.port), turn_username=turn.username,
-                turn_password=turn.password, turn_transport=transport, transport_policy="relay")
 
 
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
@@ -304,79 +271,29 @@ def candidate_type(line):
     return aio.Candidate.from_sdp(line).type
 
 
-MP_PEER = r"""
-import asyncio, json, sys
-sys.path.insert(0, %(lib)r)
-from ice import aio
-
-async def main():
-    with open(sys.argv[1]) as f:  # a file: this unix port dies on a 256-byte argv
-        peer = json.load(f)
-    conn = aio.Connection(peer["controlling"], include_loopback=True, use_ipv6=False,
-                          interfaces=[("lo", "127.0.0.1")], port_range=(40000, 40999), **peer["options"])
-    await conn.gather_candidates()
-    print(json.dumps({"ufrag": conn.local_username, "pwd": conn.local_password,
-                      "candidates": [c.to_sdp() for c in conn.local_candidates]}))
-    conn.remote_username, conn.remote_password = peer["ufrag"], peer["pwd"]
-    for line in peer["candidates"]:
-        await conn.add_remote_candidate(aio.Candidate.from_sdp(line))
-    await conn.add_remote_candidate(None)
-    await conn.connect()
-    data = await conn.recv()
-    await conn.send(b"echo " + data)
-    await asyncio.sleep_ms(200)
-    print(json.dumps({"state": conn.state, "got": data.decode()}))
-    await conn.close()
-
-asyncio.run(main())
-"""
-
-
+@pytest.mark.parametrize("micropython", [m for _, m in MICROPYTHONS], ids=[n for n, _ in MICROPYTHONS])
 @pytest.mark.parametrize("mp_controlling, relay", [
     (True, None), (False, None), (False, "udp"), (True, "tcp"),
 ], ids=["mp-controlling", "mp-controlled", "mp-relay-udp", "mp-relay-tcp"])
-def test_micropython_connection_reaches_cpython_connection(tmp_path, turn_server, mp_controlling, relay):
-    """The same Connection class on the MicroPython unix port's asyncio, with
-    host candidates, and relay-only through coturn over UDP and over TCP."""
-    script = tmp_path / "mp_peer.py"
-    script.write_text(MP_PEER % {"lib": os.path.join(ROOT, "lib")})
+def test_micropython_connection_reaches_cpython_connection(tmp_path, turn_server, mp_controlling, relay, micropython):
+    """The same Connection class on the MicroPython unix ports' asyncio (64-
+    and 32-bit), with host candidates, and relay-only through coturn over UDP
+    and over TCP."""
     options = relay_kwargs(turn_server, relay) if relay else {}
 
     async def main():
         ours = aio.Connection(not mp_controlling, include_loopback=True, use_ipv6=False,
                               include_addresses=["127.0.0.1"])
-        await ours.gather_candidates()
-        offer = {"controlling": mp_controlling, "ufrag": ours.local_username, "pwd": ours.local_password,
-                 "candidates": [c.to_sdp() for c in ours.local_candidates], "options": options}
-        offer_file = tmp_path / "offer.json"
-        offer_file.write_text(json.dumps(offer))
-        proc = await asyncio.create_subprocess_exec(
-            MICROPYTHON, "-X", "heapsize=512K", str(script), str(offer_file),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        try:
-            line = await asyncio.wait_for(proc.stdout.readline(), 10)
-            assert line, (await proc.stderr.read()).decode()
-            answer = json.loads(line)
-            kinds = {candidate_type(line) for line in answer["candidates"]}
+        async with MicroPythonPeer(tmp_path, ours, mp_controlling, options, micropython=micropython) as peer:
+            kinds = {candidate_type(line) for line in peer.answer["candidates"]}
             assert kinds == ({"relay"} if relay else {"host"})
-            ours.remote_username, ours.remote_password = answer["ufrag"], answer["pwd"]
-            for line in answer["candidates"]:
-                await ours.add_remote_candidate(aio.Candidate.from_sdp(line))
-            await ours.add_remote_candidate(None)
-            await ours.connect()
             assert ours.selected_pair.remote.type == ("relay" if relay else "host")
             await ours.send(b"from cpython")
             assert await asyncio.wait_for(ours.recv(), 5) == b"echo from cpython"
-            result = json.loads(await asyncio.wait_for(proc.stdout.readline(), 10))
+            result = await peer.result()
             assert result["state"] in ("connected", "completed") and result["got"] == "from cpython"
-            assert await proc.wait() == 0, (await proc.stderr.read()).decode()
-        finally:
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
-            await ours.close()
 
-    run(main())
+    run(main(), timeout=60)
 
 
 def test_mdns_candidate_is_resolved_and_paired_as_host():

@@ -1,5 +1,5 @@
 """The `turn_server` fixture gives a working coturn: a smoke test of the test
-environment (host_tests/turnserver.py), spoken with our own codec.
+environment (tools/turnserver.py), spoken with our own codec.
 
 CPython only: it needs pytest's fixture and real sockets.
 """

@@ -1,8 +1,5 @@
-"""A private coturn `turnserver` on loopback for the CPython tests.
-
-CPython only: it uses subprocess and tempfile. The MicroPython runner never
-imports it (conftest.py does, inside the `turn_server` fixture); `make
-test-micropython` only compiles it with mpy-cross, so keep the syntax plain.
+"""A private coturn `turnserver` on loopback, for the tests (conftest.py's
+`turn_server` fixture) and the NAT lab. CPython only.
 
     with TurnServer(permission_lifetime=5) as turn:
         sock.sendto(allocate_request, (turn.ip, turn.port))
