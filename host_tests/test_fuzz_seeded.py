@@ -24,8 +24,9 @@ from ice.compat import ip_to_bytes, ticks_diff, ticks_ms
 from ice.mdns import MdnsError
 from ice.sdp import Candidate, SdpError, parse_attribute
 from ice.stun import StunError
-from cam import framing, webrtc
-from cam.framing import FrameError
+from camlink import framing
+from cam import webrtc
+from camlink.framing import FrameError
 from netsim import Rng
 from scenarios import STUN_IP, Session
 

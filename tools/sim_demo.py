@@ -12,11 +12,7 @@ import gc
 import struct
 import sys
 
-_here = __file__.rsplit("/", 1)[0] if "/" in __file__ else "."
-sys.path.insert(0, _here + "/../host_tests")
-sys.path.insert(0, _here + "/../lib")
-
-from scenarios import Session  # noqa: E402
+from scenarios import Session
 
 FPS = 10
 FRAME_BYTES = 6000

@@ -8,11 +8,7 @@ sees them.
 
 import sys
 
-_here = __file__.rsplit("/", 1)[0] if "/" in __file__ else "."
-sys.path.insert(0, _here + "/../host_tests")
-sys.path.insert(0, _here + "/../lib")
-
-from scenarios import NAT_CHOICES, Session  # noqa: E402
+from scenarios import NAT_CHOICES, Session
 
 
 def cell(nat_a, nat_b, seed):

@@ -16,7 +16,7 @@ viewer start one. `busy` closes the attempt; the viewer retries when a peer
 leaves the room, and every `busy_retry_s`. `peer-left` of the camera ends the
 session; a camera joining starts a new one.
 
-Frames arrive as chunk datagrams (firmware/cam/framing.py) and are rebuilt by
+Frames arrive as chunk datagrams (lib/camlink/framing.py) and are rebuilt by
 `framing.Assembler`; every second the viewer sends the camera a loss report
 (frames completed and dropped in that window).
 
@@ -91,20 +91,15 @@ import argparse
 import asyncio
 import collections
 import json
-import os
 import signal
 import sys
 import time
 from urllib.parse import urlsplit
 
-_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-for _path in (os.path.join(_ROOT, "firmware"), os.path.join(_ROOT, "lib")):
-    if _path not in sys.path:
-        sys.path.insert(0, _path)
-
-from cam import framing  # noqa: E402
-from cam.signal import SignalingClient, SignalingError  # noqa: E402
-from ice import aio  # noqa: E402
+from camlink import framing
+from camlink.session import IceSignaling
+from camlink.signal import SignalingClient, SignalingError
+from ice import aio
 
 _UP = ("connected", "completed")
 _MAX_HEADERS = 100
@@ -128,14 +123,12 @@ def _host_port(text, what):
 class _Session:
     """One ICE session with the camera, and what came over it."""
 
-    def __init__(self, camera_id, conn):
+    def __init__(self, camera_id, conn, ice):
         self.camera_id = camera_id
         self.conn = conn
+        self.ice = ice
         self.tasks = []
         self.assembler = framing.Assembler()
-        self.gathered = False  # our end-of-candidates went out
-        self.local_candidates = 0
-        self.restarts = 0
         self.completed = 0
         self.bytes_received = 0
         self.reports_sent = 0
@@ -325,9 +318,9 @@ class Viewer:
         out.update(
             state=conn.state,
             pairs=stats["pairs"],
-            local_candidates=session.local_candidates,
+            local_candidates=session.ice.local_candidates,
             remote_candidates=len(conn.remote_candidates),
-            restarts=session.restarts,
+            restarts=session.ice.restarts,
             fps=round(session.fps(now, self.fps_window_s), 1),
             frames_completed=session.completed,
             frames_dropped=session.assembler.dropped,
@@ -434,23 +427,13 @@ class Viewer:
             self.log("viewer: signaling error: %s" % msg.get("reason"))
         elif session is None or sender != session.camera_id:
             return  # not from the camera we are talking to
-        elif kind == "ice":
-            await self._on_credentials(session, msg.get("ufrag"), msg.get("pwd"))
-        elif kind == "candidate":
-            line = msg.get("candidate") or ""
-            if not line:
-                await session.conn.add_remote_candidate(None)
-                return
-            try:
-                cand = aio.Candidate.from_sdp(line)
-            except ValueError:
-                self.log("viewer: ignored a malformed candidate: %r" % line)
-                return
-            await session.conn.add_remote_candidate(cand)
-        elif kind == "end-of-candidates":
-            await session.conn.add_remote_candidate(None)
         elif kind == "restart":
             self._restart(session, "the camera asked")
+        elif kind in ("ice", "candidate", "end-of-candidates"):
+            restarts = session.ice.restarts
+            await session.ice.handle(msg)
+            if session.ice.restarts != restarts:
+                self.log("viewer: camera restarted ICE (%d), restarting too" % session.ice.restarts)
         elif kind == "busy":
             self.log("viewer: camera %s is busy (no room for another viewer), waiting" % sender)
             await self._end_session("busy")
@@ -461,37 +444,9 @@ class Viewer:
             await self._end_session("camera said bye")
         self._notify()
 
-    async def _on_credentials(self, session, ufrag, pwd):
-        if not ufrag or not pwd:
-            return
-        conn = session.conn
-        if (conn.remote_username, conn.remote_password) == (ufrag, pwd):
-            return  # the same again
-        if conn.remote_username is not None:
-            # New credentials from the camera: an ICE restart (RFC 8445 §9).
-            # Ours change too, and the camera gets them and our candidates again.
-            session.restarts += 1
-            self.log("viewer: camera restarted ICE (%d), restarting too" % session.restarts)
-            conn.restart()
-            self._signal_local(session)
-        # First answer, or the answer to our own restart.
-        conn.remote_username, conn.remote_password = ufrag, pwd
-
-    def _signal_local(self, session):
-        conn = session.conn
-        self._post(session, {"type": "ice", "ufrag": conn.local_username, "pwd": conn.local_password})
-        for cand in conn.local_candidates:
-            if cand.type != "prflx":
-                self._post(session, {"type": "candidate", "candidate": "candidate:" + cand.to_sdp()})
-        if session.gathered:
-            self._post(session, {"type": "end-of-candidates"})
-        # else: on_candidate(None) sends it when gathering ends
-
     def _restart(self, session, why):
-        session.restarts += 1
         self.log("viewer: restarting ICE (%s)" % why)
-        session.conn.restart()
-        self._signal_local(session)
+        session.ice.restart()
 
     # ---- sessions ------------------------------------------------------------------
 
@@ -501,24 +456,16 @@ class Viewer:
         await self._end_session(None)
         self.busy = False
         conn = aio.Connection(ice_controlling=True, **self.connection_options)
-        session = _Session(camera_id, conn)
 
-        def trickle(cand):
-            if self.session is not session:
-                return
-            if cand is None:
-                session.gathered = True
-                self._post(session, {"type": "end-of-candidates"})
-            else:
-                session.local_candidates += 1
-                self._post(session, {"type": "candidate", "candidate": "candidate:" + cand.to_sdp()})
+        def post(msg):
+            self._post(session, msg)
             self._notify()
 
-        conn.on_candidate = trickle
+        session = _Session(camera_id, conn, IceSignaling(conn, post))
         self.session = session
         self.sessions += 1
         self.log("viewer: session %d with camera %s" % (self.sessions, camera_id))
-        self._post(session, {"type": "ice", "ufrag": conn.local_username, "pwd": conn.local_password})
+        session.ice.send_credentials()
         session.tasks.append(asyncio.create_task(self._gather(session)))
         session.tasks.append(asyncio.create_task(self._receive(session)))
         self._notify()

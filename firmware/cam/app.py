@@ -11,8 +11,9 @@ import gc
 
 import asyncio
 
-from cam import framing
-from cam.signal import SignalingClient
+from camlink import framing
+from camlink.session import IceSignaling
+from camlink.signal import SignalingClient
 from ice import aio, netio
 from ice.agent import Config
 from ice.compat import IS_MICROPYTHON, ConnectionError, ticks_add, ticks_diff, ticks_ms
@@ -40,10 +41,10 @@ class Session:
         self.next_frame_at = ticks_ms()
         self.frames_sent = 0
         self.bytes_sent = 0
-        self.restarts = 0
         self.trouble_since = None  # when it last left connected/completed
         self.browser = False
         self.tasks = []
+        self.ice = None  # IceSignaling, once the app has made it
 
     @property
     def interval_ms(self):
@@ -128,53 +129,30 @@ class CameraApp:
         msg["to"] = to
         await self.client.send(msg)
 
+    def _post(self, session, msg):
+        """Send without waiting, in order: a task per message."""
+        session.tasks.append(asyncio.create_task(self._send(session.viewer_id, msg)))
+        if len(session.tasks) > 8:
+            session.tasks = [t for t in session.tasks if not t.done()]
+
     async def _on_message(self, msg):
         kind = msg.get("type")
         sender = msg.get("from") or msg.get("id")
         session = self.sessions.get(sender)
-        if kind == "ice":
-            await self._on_credentials(sender, msg.get("ufrag"), msg.get("pwd"))
-        elif kind == "sdp" and msg.get("kind") == "offer":
+        if session is None and kind == "ice" and msg.get("ufrag") and msg.get("pwd"):
+            session = await self._open_session(sender)  # a viewer opens with its credentials
+            if session is None:
+                return
+            session.ice.send_credentials()
+        if kind == "sdp" and msg.get("kind") == "offer":
             await self._on_offer(sender, msg.get("sdp") or "")
-        elif kind == "candidate" and session is not None:
-            line = msg.get("candidate") or ""
-            if line:
-                try:
-                    await session.conn.add_remote_candidate(aio.Candidate.from_sdp(line))
-                except ValueError:
-                    pass  # a malformed candidate line is ignored
-            else:
-                await session.conn.add_remote_candidate(None)  # browsers end with ""
-        elif kind == "end-of-candidates" and session is not None:
-            await session.conn.add_remote_candidate(None)
-        elif kind == "restart" and session is not None:
-            await self._restart(session)
         elif kind in ("bye", "peer-left") and session is not None:
             self.status("camera: %s left" % sender)
             await self._close_session(sender)
-
-    async def _on_credentials(self, viewer_id, ufrag, pwd):
-        if not ufrag or not pwd:
-            return
-        session = self.sessions.get(viewer_id)
-        if session is not None:
-            conn = session.conn
-            if conn.remote_username is None:  # the answer to our own restart
-                conn.remote_username, conn.remote_password = ufrag, pwd
-                return
-            if (conn.remote_username, conn.remote_password) == (ufrag, pwd):
-                return
-            # New credentials from the viewer: an ICE restart (RFC 8445 §9).
-            session.conn.restart()
-            session.conn.remote_username, session.conn.remote_password = ufrag, pwd
-            await self._signal_local(session)
-            return
-        session = await self._open_session(viewer_id)
-        if session is None:
-            return
-        session.conn.remote_username, session.conn.remote_password = ufrag, pwd
-        await self._send(viewer_id, {"type": "ice", "ufrag": session.conn.local_username,
-                                     "pwd": session.conn.local_password})
+        elif session is not None and kind == "restart":
+            self._restart(session)
+        elif session is not None:
+            await session.ice.handle(msg)
 
     async def _on_offer(self, viewer_id, sdp_text):
         from cam import webrtc  # only browsers need SDP
@@ -212,36 +190,17 @@ class CameraApp:
         options.update(self.connection_options)
         conn = aio.Connection(False, **options)
         session = Session(viewer_id, conn, board.FPS_MAX)
+        session.ice = IceSignaling(conn, lambda msg: self._post(session, msg))
         self.sessions[viewer_id] = session
-
-        def trickle(cand):
-            msg = {"type": "candidate", "candidate": "candidate:" + cand.to_sdp()} if cand else \
-                {"type": "end-of-candidates"}
-            session.tasks.append(asyncio.create_task(self._send(viewer_id, msg)))
-            if len(session.tasks) > 8:
-                session.tasks = [t for t in session.tasks if not t.done()]
-
-        conn.on_candidate = trickle
         session.tasks.append(asyncio.create_task(conn.gather_candidates()))
         session.tasks.append(asyncio.create_task(self._receive(session)))
         self.status("camera: session for %s" % viewer_id)
         return session
 
-    async def _signal_local(self, session):
-        """Our credentials and every candidate again, after a restart."""
-        conn = session.conn
-        viewer_id = session.viewer_id
-        await self._send(viewer_id, {"type": "ice", "ufrag": conn.local_username, "pwd": conn.local_password})
-        for cand in conn.local_candidates:
-            await self._send(viewer_id, {"type": "candidate", "candidate": "candidate:" + cand.to_sdp()})
-        await self._send(viewer_id, {"type": "end-of-candidates"})
-
-    async def _restart(self, session):
-        session.restarts += 1
+    def _restart(self, session):
         session.trouble_since = ticks_ms()
-        self.status("camera: restarting ICE with %s (%d)" % (session.viewer_id, session.restarts))
-        session.conn.restart()
-        await self._signal_local(session)
+        session.ice.restart()
+        self.status("camera: restarting ICE with %s (%d)" % (session.viewer_id, session.ice.restarts))
 
     async def _close_session(self, viewer_id):
         session = self.sessions.pop(viewer_id, None)
@@ -318,17 +277,17 @@ class CameraApp:
             state = session.conn.state
             if state in ("connected", "completed"):
                 session.trouble_since = None
-                session.restarts = 0
+                session.ice.restarts = 0
                 continue
-            if state in ("new", "checking") and session.restarts == 0:
+            if state in ("new", "checking") and session.ice.restarts == 0:
                 continue
             if session.trouble_since is None:
                 session.trouble_since = now
                 continue
             if ticks_diff(now, session.trouble_since) < self.restart_after_ms and state != "failed":
                 continue
-            if session.restarts >= _MAX_RESTARTS or session.browser:
+            if session.ice.restarts >= _MAX_RESTARTS or session.browser:
                 self.status("camera: giving up on %s" % session.viewer_id)
                 await self._close_session(session.viewer_id)
             else:
-                await self._restart(session)
+                self._restart(session)

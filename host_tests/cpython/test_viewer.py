@@ -21,8 +21,8 @@ for _p in (ROOT, os.path.join(ROOT, "firmware"), os.path.join(ROOT, "lib")):
     if _p not in sys.path:
         sys.path.insert(0, _p)
 
-from cam import framing  # noqa: E402
-from cam.signal import SignalingClient  # noqa: E402
+from camlink import framing  # noqa: E402
+from camlink.signal import SignalingClient  # noqa: E402
 from ice import aio  # noqa: E402
 from tools import signaling  # noqa: E402
 from tools import viewer as viewer_mod  # noqa: E402

@@ -1,6 +1,6 @@
 """Two ICE agents meeting through the simulator, with trickled signalling.
 
-Shared by the agent tests and tools/sim_matrix.py; runs on both runtimes.
+Shared by the agent tests, tools/sim_matrix.py and tools/sim_demo.py; runs on both runtimes.
 """
 
 from ice.agent import CANDIDATE, END_OF_CANDIDATES, Agent, Config, Event
