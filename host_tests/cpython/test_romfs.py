@@ -1,4 +1,4 @@
-"""ROMFS: tools/romfs.py builds an image of lib/ice and firmware/cam; the
+"""ROMFS: tools/romfs.py builds an image of the device's packages; the
 MicroPython unix port mounts it at /rom as a board mounts its ROM partition,
 imports the library from it (bytecode in place: less heap than .mpy files),
 connects two sans-IO agents, and runs the camera app (firmware/main.py
@@ -14,89 +14,15 @@ import sys
 
 import pytest
 
+from bench_device import CORE
 from tools import deploy, romfs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MICROPYTHON = os.path.join(ROOT, ".venv", "bin", "micropython")
-HEAP = "192K"  # the image (about 75 KB) sits in this heap too; it needs about 170K
-CORE = ["ice", "ice.compat", "ice.digest", "ice.stun", "ice.sdp", "ice.turn", "ice.agent"]
+HEAP = "224K"  # the image (about 90 KB) sits in this heap too
 ARCH_CODES = {"x64": 2, "xtensawin": 10}  # MicroPython's MP_NATIVE_ARCH_*
 
 pytestmark = pytest.mark.skipif(not os.path.exists(MICROPYTHON), reason="make setup installs the unix port")
-
-# Run as .mpy with -m (no compiling under the cap). argv: image file or "-".
-CHECK_PY = """\
-import gc
-import os
-import sys
-""" + romfs.MOUNT_PY.replace("%", "%%") + """
-
-if sys.argv[1] != "-":
-    mount_romfs(sys.argv[1])
-    print("ROOT", " ".join(sorted(os.listdir("/rom"))))
-    print("ICE", " ".join(sorted(os.listdir("/rom/lib/ice"))))
-    print("CAM", " ".join(sorted(os.listdir("/rom/lib/cam"))))
-gc.collect()
-start = gc.mem_alloc()
-for name in %r:
-    __import__(name)
-gc.collect()
-print("KEPT", gc.mem_alloc() - start)
-for name in sorted(sys.modules):
-    if name == "ice" or name.startswith("ice."):
-        print("FILE", name, sys.modules[name].__file__)
-
-from ice.agent import COMPLETED, CONNECTED, Agent
-from ice.sdp import Candidate
-
-a, b = Agent(True), Agent(False)
-a.add_host_candidate("10.0.0.1", 5000)
-b.add_host_candidate("10.0.0.2", 6000)
-owners = {("10.0.0.1", 5000): a, ("10.0.0.2", 6000): b}
-a.set_remote_credentials(b.local_ufrag, b.local_pwd)
-b.set_remote_credentials(a.local_ufrag, a.local_pwd)
-for x, y in ((a, b), (b, a)):
-    for c in y.local_candidates:
-        x.add_remote_candidate(Candidate.from_sdp(c.to_sdp()))
-    x.add_remote_candidate(None)
-got = []
-
-
-def pump(now):
-    moved = True
-    while moved:
-        moved = False
-        for x in (a, b):
-            t = x.poll_transmit()
-            while t is not None:
-                dst = owners.get((t[2], t[3]))
-                if dst is not None:
-                    payload = dst.handle_packet(now, t[2], t[3], t[0], t[1], bytes(t[4]))
-                    if payload is not None:
-                        got.append(bytes(payload))
-                    moved = True
-                t = x.poll_transmit()
-            while x.poll_event() is not None:
-                pass
-
-
-now = 0
-while now < 10000 and not (a.state in (CONNECTED, COMPLETED) and b.state in (CONNECTED, COMPLETED)):
-    now += 10
-    for x in (a, b):
-        x.handle_timeout(now)
-    pump(now)
-t = a.send(b"\\x80hello")
-got.append(owners[(t[2], t[3])].handle_packet(now, t[2], t[3], t[0], t[1], bytes(t[4])))
-pump(now)
-print("STATES", a.state, b.state, now)
-print("DATA", got)
-if sys.argv[1] != "-":
-    import board
-
-    print("BOARD", board.__file__, board.NAME)
-"""
-
 
 @pytest.fixture(scope="module")
 def image(tmp_path_factory):
@@ -108,9 +34,13 @@ def image(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def check_mpy(tmp_path_factory):
+    """mp_romfs_check.py and the tools/mpbench modules it uses, as .mpy."""
     tmp = tmp_path_factory.mktemp("check")
-    (tmp / "romfs_check.py").write_text(CHECK_PY % (CORE,))
-    subprocess.run([romfs.MPY_CROSS, "-o", str(tmp / "romfs_check.mpy"), str(tmp / "romfs_check.py")], check=True)
+    for source in (os.path.join(os.path.dirname(__file__), "mp_romfs_check.py"),
+                   os.path.join(ROOT, "tools", "mpbench", "romfs_mount.py"),
+                   os.path.join(ROOT, "tools", "mpbench", "lockstep.py")):
+        target = tmp / (os.path.basename(source)[:-3] + ".mpy")
+        subprocess.run([romfs.MPY_CROSS, "-o", str(target), source], check=True)
     return str(tmp)
 
 
@@ -121,7 +51,7 @@ def _mpy_names(folder):
 
 def _check(check_dir, image_arg, path):
     env = dict(os.environ, MICROPYPATH=":".join([".frozen"] + path + [check_dir]))
-    r = subprocess.run([MICROPYTHON, "-X", "heapsize=" + HEAP, "-m", "romfs_check", image_arg],
+    r = subprocess.run([MICROPYTHON, "-X", "heapsize=" + HEAP, "-m", "mp_romfs_check", image_arg, ",".join(CORE)],
                        capture_output=True, text=True, env=env, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
     out = {}
@@ -139,8 +69,9 @@ def test_image_holds_the_library_and_app_compiled_for_the_arch(arch, tmp_path):
     stage = tmp_path / "stage"
     assert os.listdir(stage) == ["lib"]  # no board.mpy unless asked
     assert sorted(os.listdir(stage / "lib" / "ice")) == _mpy_names("lib/ice")
+    assert sorted(os.listdir(stage / "lib" / "camlink")) == _mpy_names("lib/camlink")
     assert sorted(os.listdir(stage / "lib" / "cam")) == _mpy_names("firmware/cam")
-    for folder in ("ice", "cam"):
+    for folder in ("ice", "camlink", "cam"):
         for name in os.listdir(stage / "lib" / folder):
             header = (stage / "lib" / folder / name).read_bytes()[:3]
             assert header[:1] == b"M"
@@ -151,6 +82,7 @@ def test_mounted_image_imports_the_library_from_rom_and_agents_connect(image, ch
     out = _check(check_mpy, image[0], [])
     assert out["ROOT"] == ["board.mpy lib"]
     assert out["ICE"] == [" ".join(_mpy_names("lib/ice"))]
+    assert out["CAMLINK"] == [" ".join(_mpy_names("lib/camlink"))]
     assert out["CAM"] == [" ".join(_mpy_names("firmware/cam"))]
     files = dict(line.split(" ", 1) for line in out["FILE"])
     assert set(CORE) <= set(files)
@@ -223,11 +155,11 @@ def test_deploy_romfs_dry_run_prints_exactly_the_commands(tmp_path):
 
 
 def test_deploy_cleanup_line_runs_on_micropython(tmp_path):
-    """It removes lib/ice and lib/cam (a file deploy's) and leaves the rest,
+    """It removes lib/ice, lib/camlink and lib/cam (a file deploy's) and leaves the rest,
     and runs again without error when they are gone."""
     code = deploy.device_cleanup_code(str(tmp_path))
     subprocess.run([MICROPYTHON, "-c", code], check=True, timeout=30)  # no lib at all
-    for folder in ("ice", "cam", "other"):
+    for folder in ("ice", "camlink", "cam", "other"):
         (tmp_path / "lib" / folder).mkdir(parents=True)
         (tmp_path / "lib" / folder / "x.mpy").write_bytes(b"M")
     subprocess.run([MICROPYTHON, "-c", code], check=True, timeout=30)

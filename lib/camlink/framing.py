@@ -4,12 +4,7 @@ the viewer, and the viewer reports completed and dropped frames."""
 
 import struct
 
-try:
-    from micropython import const
-except ImportError:
-
-    def const(value):
-        return value
+from ice.compat import const
 
 
 CHUNK = const(0x81)

@@ -1,0 +1,52 @@
+"""The programs `make bench` runs on the MicroPython unix ports
+(tools/mpbench/), each briefly on every port this machine has, read the
+way tools/bench_device.py reads them. CPython only (it drives subprocesses)."""
+
+import asyncio
+
+import pytest
+
+import bench_device
+
+
+@pytest.fixture(scope="module", params=[0, 1], ids=["mp64", "mp32"])
+def port(request, tmp_path_factory):
+    ports, missing = bench_device.ports(str(tmp_path_factory.mktemp("bench")))
+    if request.param >= len(ports):
+        pytest.skip(missing)
+    p = ports[request.param]
+    p.prepare(lambda text: None)
+    return p
+
+
+def test_imports_reports_each_module_and_the_total(port):
+    per, total = port.import_cost(bench_device.CORE, ".mpy")
+    assert list(per) == bench_device.CORE and all(v > 0 for v in per.values())
+    assert total >= sum(per.values()) * 0.9
+    per_rom, total_rom = port.import_cost(bench_device.CORE, "ROMFS")
+    assert list(per_rom) == bench_device.CORE and total_rom < total  # bytecode stays in the image
+
+
+def test_session_connects_and_meters_every_kind_of_call(port):
+    r = port.run(["session", "6", "_on_request,parse,stun_mac,fingerprint_into"], "1M")
+    assert r.returncode == 0, r.stderr
+    res = bench_device.parse_session(r.stdout)
+    assert res["connected_ms"] is not None and res["states"][2] == 0  # no internal errors
+    assert res["states"][0] in ("connected", "completed")
+    per_check, steady = bench_device.check_bytes(res)
+    assert per_check is not None and steady is not None and steady <= 512  # issue 7's budget, per port
+    funcs = {f[0]: f[1:] for f in res["funcs"]}
+    assert set(funcs) == {"_on_request", "parse", "stun_mac", "fingerprint_into"}
+    assert funcs["_on_request"][0] > 0 and funcs["_on_request"][1] == funcs["_on_request"][0]  # once per check
+    assert len(res["trace"]) == 60
+
+
+def test_cycles_connect_and_close(port):
+    res = port.cycles(5)
+    assert res["ok"] and res["n"] == 5 and res["failures"] == 0 and len(res["values"]) == 5
+
+
+def test_camera_streams_to_a_viewer_and_samples_the_heap(port):
+    run = asyncio.run(port.camera("512K", 10, 40, sampled=True))
+    assert run["passed"] and run["frames"] >= 10, run["error"]
+    assert {"start", "imports", "app"} <= set(run["stages"]) and run["samples"]

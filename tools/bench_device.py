@@ -1,0 +1,293 @@
+"""The MicroPython side of `make bench` (tools/bench.py): heap and allocation
+figures measured on each unix port, the 64-bit one from PyPI and the 32-bit
+one (../shared/upy32, or UPY32=path), whose objects and small ints have a
+board's sizes. Each measurement is one of the programs in tools/mpbench/,
+run as .mpy under `-X heapsize`; this module runs them and reads what they
+print.
+
+Three ways of loading the device's packages (tools/packages.py):
+- "source": the .py files, compiled by the device when imported;
+- ".mpy": bytecode files, as copied to a board's filesystem;
+- "ROMFS": one image (tools/romfs.py) mounted at /rom; a board keeps it in
+  flash and runs the bytecode in place, the unix port reads it into the
+  heap first, so its size is reported apart and subtracted where a board's
+  figure is wanted.
+"""
+
+import asyncio
+import os
+import re
+import subprocess
+import sys
+import time
+
+import packages
+import romfs
+
+ROOT = packages.ROOT
+BUILD = os.path.join(ROOT, "build", "bench")
+MPBENCH = os.path.join(ROOT, "tools", "mpbench")
+
+# The sans-IO agent and what `import ice.agent` loads; then the optional
+# modules (TURN, mDNS, the asyncio driver) on top.
+CORE = ["ice", "ice.compat", "ice.sha1_viper", "ice.crc_viper", "ice.digest", "ice.stun", "ice.sdp",
+        "ice.checklist", "ice.transaction", "ice.consent", "ice.agent"]
+FULL = CORE + ["ice.turn", "ice.relays", "ice.mdns", "ice.netio", "ice.aio"]
+
+
+def upy32_binary():
+    path = os.environ.get("UPY32") or os.path.join(os.path.dirname(ROOT), "shared", "upy32", "micropython")
+    return path if os.path.exists(path) else None
+
+
+def heap_bytes(text):
+    return int(text[:-1]) * 1024 if text.upper().endswith("K") else int(text)
+
+
+class Port:
+    """One MicroPython unix port and its builds."""
+
+    def __init__(self, name, binary, march, build=BUILD):
+        self.name = name  # "64-bit", "32-bit"
+        self.binary = binary
+        self.march = march  # mpy-cross -march for its native code
+        self.build = os.path.join(build, march)
+        self.mpy = os.path.join(self.build, "packages")
+        self.programs = os.path.join(self.build, "programs")
+        self.image = os.path.join(self.build, "image.romfs")
+        self.mpy_sizes = {}
+        self.image_size = 0
+
+    def prepare(self, progress):
+        progress("%s port: compiling the packages and tools/mpbench for -march=%s, ROMFS image"
+                 % (self.name, self.march))
+        self.mpy_sizes = packages.compile_packages(self.mpy, self.march)
+        os.makedirs(self.programs, exist_ok=True)
+        for name in sorted(os.listdir(MPBENCH)):
+            if name.endswith(".py") and name != "__init__.py":
+                subprocess.run([packages.MPY_CROSS, "-march=" + self.march, "-o",
+                                os.path.join(self.programs, name[:-3] + ".mpy"), os.path.join(MPBENCH, name)],
+                               check=True)
+        self.image_size = os.path.getsize(romfs.build(self.march, out=self.image,
+                                                      stage=os.path.join(self.build, "romfs")))
+        version = subprocess.run([self.binary, "-c", "import sys; print('%d.%d.%d' % sys.implementation.version[:3])"],
+                                 capture_output=True, text=True).stdout.strip()
+        return "MicroPython %s unix port, %s (%s)" % (version, self.name, os.path.relpath(self.binary, ROOT))
+
+    def path(self, mode):
+        """MICROPYPATH for a way of loading the packages."""
+        packages_dir = {"source": os.path.join(ROOT, "lib") + ":" + os.path.join(ROOT, "firmware"),
+                        ".mpy": self.mpy, "ROMFS": None}[mode]
+        return ":".join([".frozen"] + ([packages_dir] if packages_dir else []) + [self.programs])
+
+    def run(self, args, heap, mode=".mpy", timeout=300):
+        """A tools/mpbench program (args[0]) with its arguments."""
+        env = dict(os.environ, MICROPYPATH=self.path(mode))
+        return subprocess.run([self.binary, "-X", "heapsize=" + heap, "-m"] + args, capture_output=True,
+                              text=True, env=env, timeout=timeout)
+
+    def min_heap(self, args, low_k, high_k, mode=".mpy"):
+        """Smallest -X heapsize (1K steps) at which `args` exits with status 0."""
+        if self.run(args, "%dK" % high_k, mode).returncode != 0:
+            return None
+        while high_k - low_k > 1:
+            mid = (low_k + high_k) // 2
+            if self.run(args, "%dK" % mid, mode).returncode == 0:
+                high_k = mid
+            else:
+                low_k = mid
+        return high_k
+
+    # ---- measurements ---------------------------------------------------------
+
+    def import_cost(self, mods, mode):
+        """(bytes kept per module, in order; total bytes) for importing `mods`."""
+        args = ["imports", ",".join(mods)] + ([self.image] if mode == "ROMFS" else [])
+        r = self.run(args, "4M" if mode == "source" else "1M", mode)
+        per, total = {}, None
+        for line in r.stdout.splitlines():
+            parts = line.split()
+            if parts[:1] == ["IMPORT"]:
+                per[parts[1]] = int(parts[2])
+            elif parts[:1] == ["TOTAL"]:
+                total = int(parts[1])
+        return per, total
+
+    def imports(self):
+        """{(mode, "core" | "full"): (per-module bytes, total bytes, smallest heap K)}."""
+        out = {}
+        for mode in ("source", ".mpy", "ROMFS"):
+            for label, mods in (("core", CORE), ("full", FULL)):
+                per, total = self.import_cost(mods, mode)
+                args = ["imports", ",".join(mods)] + ([self.image] if mode == "ROMFS" else [])
+                out[(mode, label)] = (per, total, self.min_heap(args, 4, 2048, mode))
+        return out
+
+    def session(self, seconds):
+        """Two sans-IO agents: allocation per kind of call, live heap, and per
+        function (tools/mpbench/session.py)."""
+        r = self.run(["session", str(seconds)], "1M")
+        if r.returncode != 0:
+            raise RuntimeError("session on %s failed:\n%s%s" % (self.name, r.stdout[-2000:], r.stderr[-2000:]))
+        res = parse_session(r.stdout)
+        res["min_heap"] = self.min_heap(["session", "15", "session-only"], 16, 1024)
+        return res
+
+    def cycles(self, n, heap="256K"):
+        """Connect/close cycles of two Connections (tools/mpbench/cycles.py)."""
+        r = self.run(["cycles", str(n)], heap, timeout=600)
+        res = {"ok": r.returncode == 0, "error": r.stderr.strip()[-400:], "values": [], "n": 0, "failures": 0,
+               "ms": 0}
+        for line in r.stdout.splitlines():
+            p = line.split()
+            if p[:1] == ["CYCLES"]:
+                res["n"], res["failures"], res["ms"] = int(p[1]), int(p[2]), int(p[3])
+            elif p[:1] == ["VALUES"]:
+                res["values"] = [int(v) for v in p[1:]]
+        return res
+
+    async def camera(self, heap, frames_goal, timeout_s, sampled=False, use_romfs=False):
+        """The camera app under this port streaming to a CPython viewer through
+        a private signaling server; with `use_romfs`, its packages from the
+        ROMFS image (firmware/main.py --romfs)."""
+        import signaling
+        import viewer as viewer_tool
+
+        signaling.log = lambda text: None  # one line per join and leave: not for the report
+        server = await signaling.serve("127.0.0.1", 0, 0)
+        room = "bench-%s-%s%s%s" % (self.march, heap, "-sampled" if sampled else "", "-romfs" if use_romfs else "")
+        viewer = viewer_tool.Viewer(("127.0.0.1", server.tcp_port), room, ("127.0.0.1", 0), include_loopback=True,
+                                    connection_options={"use_ipv6": False, "include_addresses": ["127.0.0.1"]},
+                                    log=lambda line: None)
+        if sampled:
+            command = [self.binary, "-X", "heapsize=" + heap, "-m", "camera", ROOT, str(server.tcp_port), room]
+        else:
+            command = [self.binary, "-X", "heapsize=" + heap, os.path.join(ROOT, "firmware", "main.py"),
+                       "--board", "unix", "--signaling", "127.0.0.1:%d" % server.tcp_port, "--room", room,
+                       "--interface", "127.0.0.1"] + (["--romfs", self.image] if use_romfs else [])
+        camera = await asyncio.create_subprocess_exec(
+            *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            env=dict(os.environ, MICROPYPATH=self.path("ROMFS" if use_romfs else ".mpy")))
+        lines = []
+
+        async def pipe():
+            assert camera.stdout is not None
+            while True:
+                line = await camera.stdout.readline()
+                if not line:
+                    return
+                lines.append(line.decode(errors="replace").rstrip())
+
+        reader = asyncio.ensure_future(pipe())
+        started = time.monotonic()
+        frames = 0
+        try:
+            await viewer.start()
+            while time.monotonic() - started < timeout_s:
+                await asyncio.sleep(0.25)
+                frames = viewer.status().get("frames_completed", 0)
+                if frames >= frames_goal or camera.returncode is not None:
+                    break
+        finally:
+            alive = camera.returncode is None
+            if alive:
+                camera.terminate()
+                await camera.wait()
+            await reader
+            await viewer.close()
+            await server.close()
+        return parse_camera(lines, heap, frames, frames >= frames_goal and alive)
+
+    async def cameras(self, heaps, romfs_heaps, frames_goal, progress):
+        """Every heap size at once (each with its own signaling server and
+        viewer), from .mpy files and from the ROMFS image, plus one sampled
+        run at the largest .mpy heap for the heap-over-time plot."""
+        progress("%s port: camera sessions at %s, from ROMFS at %s, and a sampled run, %d frames each"
+                 % (self.name, ", ".join(heaps), ", ".join(romfs_heaps), frames_goal))
+        timeout = frames_goal / 15 * 1.5 + 20
+        runs = [self.camera(h, frames_goal, timeout) for h in heaps]
+        runs += [self.camera(h, frames_goal, timeout, use_romfs=True) for h in romfs_heaps]
+        runs.append(self.camera(heaps[-1], frames_goal, timeout, sampled=True))
+        results = await asyncio.gather(*runs)
+        return {"mpy": results[:len(heaps)], "romfs": results[len(heaps):-1], "sampled": results[-1]}
+
+
+def parse_session(text):
+    res = {"alloc": {}, "trace": [], "funcs": []}
+    for line in text.splitlines():
+        p = line.split()
+        if not p:
+            continue
+        if p[0] == "CONNECTED_MS":
+            res["connected_ms"] = None if p[1] == "None" else int(p[1])
+        elif p[0] in ("PEAK_LIVE", "END_LIVE"):
+            res[p[0].lower()] = int(p[1])
+        elif p[0] == "STATES":
+            res["states"] = (p[1], p[2], int(p[3]))
+        elif p[0] == "ALLOC":
+            res["alloc"][(p[1], p[2])] = (int(p[3]), int(p[4]), int(p[5]))
+        elif p[0] == "HEAP":
+            res["trace"].append((int(p[1]), int(p[2])))
+        elif p[0] == "FUNC":
+            res["funcs"].append((p[1],) + tuple(int(x) for x in p[2:]))
+    return res
+
+
+def check_bytes(session):
+    """Bytes allocated per handled check (Binding request), over the whole
+    session and once connected."""
+    alloc = session["alloc"]
+    rows = [alloc.get((phase, "request"), (0, 0, 0)) for phase in ("connect", "steady")]
+    count = sum(r[0] for r in rows)
+    steady = alloc.get(("steady", "request"), (0, 0, 0))
+    return (sum(r[1] for r in rows) / count if count else None,
+            steady[1] / steady[0] if steady[0] else None)
+
+
+def cycle_growth(values):
+    """Heap growth across reconnects: the first tenth warms up (fixed
+    address caches fill), growth is the low of the last tenth minus the low
+    of the second."""
+    if not values:
+        return None
+    tenth = max(1, len(values) // 10)
+    head = values[tenth:2 * tenth] or values[:tenth]
+    return min(values[-tenth:]) - min(head)
+
+
+def parse_camera(lines, heap, frames, passed):
+    error = ""
+    for i, line in enumerate(lines):
+        if "Error" in line and not line.startswith("camera:"):
+            where = [x.strip() for x in lines[max(0, i - 3):i] if "File" in x]
+            error = line.strip() + (" (at %s)" % where[-1] if where else "")
+            break
+    heap_free = [int(m.group(1)) for m in (re.search(r"heap free (\d+)", x) for x in lines) if m]
+    samples, stages = [], {}
+    for line in lines:
+        p = line.split()
+        if p[:1] == ["HEAP"] and len(p) == 4:
+            samples.append((int(p[1]) / 1000, int(p[2]), int(p[3])))
+        elif p[:1] == ["STAGE"] and len(p) == 3:
+            stages[p[1]] = int(p[2])
+    return {"heap": heap, "passed": passed, "frames": frames, "error": error,
+            "min_free": min(heap_free) if heap_free else None, "samples": samples, "stages": stages}
+
+
+def smallest_passing(runs):
+    passing = [heap_bytes(r["heap"]) for r in runs if r["passed"]]
+    return min(passing) if passing else None
+
+
+def ports(build=BUILD):
+    """The ports this machine has: (Port list, why the 32-bit one is missing or None)."""
+    found = [Port("64-bit", os.path.join(ROOT, ".venv", "bin", "micropython"), "host", build)]
+    upy32 = upy32_binary()
+    if upy32 is None:
+        return found, "no 32-bit unix port (set UPY32=path or put one at ../shared/upy32/micropython)"
+    found.append(Port("32-bit", upy32, "x86", build))
+    return found, None
+
+
+if __name__ == "__main__":
+    sys.exit("run tools/bench.py (make bench)")
