@@ -30,11 +30,12 @@ def test_check_state_table_rfc8445_s6_1_2_6():
         X: (X, W, P, S, X),  # §7.3.1.4: a failed pair is checked again on a trigger
     }
     events = (cl.UNFREEZE, cl.TRIGGER, cl.START, cl.SUCCEED, cl.FAIL)
+    names = ("unfreeze", "trigger", "start", "succeed", "fail")
     for state, row in expected.items():
         for event, want in zip(events, row):
             pair = Pair(local("1", 1), remote("1", 2), 1)
             pair.state = state
-            assert pair.apply(event) == want, (cl.PAIR_STATES[state], cl.CHECK_EVENTS[event])
+            assert pair.apply(event) == want, (cl.PAIR_STATES[state], names[event])
 
 
 def test_nomination_table():

@@ -132,7 +132,7 @@ def test_turn_wraps_every_size_to_the_limit_rfc8656_s11_s12():
             payload = bytes((size + i) & 0xFF for i in range(size))
             sent = bytes(client.wrap(PEER[0], PEER[1], payload))
             msg.parse(sent)
-            assert msg.type == stun.SEND_INDICATION and bytes(msg.get(stun.DATA_ATTR)) == payload, size
+            assert msg.type == turn.SEND_INDICATION and bytes(msg.get(turn.DATA_ATTR)) == payload, size
         server.drain()
         client.bind_channel(PEER[0], PEER[1])
         server.drain()
@@ -142,6 +142,6 @@ def test_turn_wraps_every_size_to_the_limit_rfc8656_s11_s12():
             payload = bytes((size * 3 + i) & 0xFF for i in range(size))
             frame = bytes(client.wrap(PEER[0], PEER[1], payload))
             assert len(frame) == (4 + size + 3) // 4 * 4 if transport == "tcp" else 4 + size
-            number, got = stun.parse_channel_data(frame)
+            number, got = turn.parse_channel_data(frame)
             assert bytes(got) == payload, (transport, size)
         assert raises(turn.TurnError, client.wrap, PEER[0], PEER[1], bytes(1473))

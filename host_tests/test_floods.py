@@ -8,7 +8,7 @@ Portable: runs under pytest and under the MicroPython unix port
 
 import gc
 
-from ice import stun
+from ice import stun, turn
 from ice.agent import Agent, Config
 from ice.sdp import Candidate
 from netsim import Rng
@@ -70,9 +70,9 @@ def forged_stun(rng, agent, peer):
         w.start(stun.BINDING_INDICATION, txid(rng))
         w.add_fingerprint()
     elif k == 5:  # other methods (TURN traffic at an ICE port)
-        w.start((stun.ALLOCATE_REQUEST, stun.DATA_INDICATION, stun.REFRESH_SUCCESS)[rng.below(3)], txid(rng))
-        w.add_xor_address(stun.XOR_PEER_ADDRESS, "6.6.6.6", 666)
-        w.add_bytes(stun.DATA_ATTR, b"\x00\x01\x00\x00")
+        w.start((turn.ALLOCATE_REQUEST, turn.DATA_INDICATION, turn.REFRESH_SUCCESS)[rng.below(3)], txid(rng))
+        w.add_xor_address(turn.XOR_PEER_ADDRESS, "6.6.6.6", 666)
+        w.add_bytes(turn.DATA_ATTR, b"\x00\x01\x00\x00")
     elif k == 6:  # a bad FINGERPRINT on an otherwise plausible check
         w.start(stun.BINDING_REQUEST, txid(rng))
         w.add_bytes(stun.USERNAME, agent.local_ufrag + ":" + peer.local_ufrag)

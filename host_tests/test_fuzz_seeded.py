@@ -134,26 +134,26 @@ def stun_seeds():
     w.add_unknown_attributes([0x7777, 0x0033, 0x8000])
     w.add_fingerprint()
     out.append(bytes(w.view()))
-    w.start(stun.ALLOCATE_SUCCESS, TXID)
-    w.add_xor_address(stun.XOR_RELAYED_ADDRESS, "192.0.2.10", 49152)
+    w.start(turn.ALLOCATE_SUCCESS, TXID)
+    w.add_xor_address(turn.XOR_RELAYED_ADDRESS, "192.0.2.10", 49152)
     w.add_xor_address(stun.XOR_MAPPED_ADDRESS, "198.51.100.7", 40000)
-    w.add_u32(stun.LIFETIME, 600)
+    w.add_u32(turn.LIFETIME, 600)
     w.add_integrity(LONG_KEY)
     w.add_fingerprint()
     out.append(bytes(w.view()))
-    w.start(stun.ALLOCATE_ERROR, TXID)
+    w.start(turn.ALLOCATE_ERROR, TXID)
     w.add_error_code(401, "Unauthorized")
     w.add_bytes(stun.REALM, "realm")
     w.add_bytes(stun.NONCE, "nonce-123")
     w.add_fingerprint()
     out.append(bytes(w.view()))
-    w.start(stun.DATA_INDICATION, TXID)
-    w.add_xor_address(stun.XOR_PEER_ADDRESS, "203.0.113.5", 6000)
-    w.add_bytes(stun.DATA_ATTR, b"\x00\x01payload")
+    w.start(turn.DATA_INDICATION, TXID)
+    w.add_xor_address(turn.XOR_PEER_ADDRESS, "203.0.113.5", 6000)
+    w.add_bytes(turn.DATA_ATTR, b"\x00\x01payload")
     out.append(bytes(w.view()))
-    w.start(stun.CHANNEL_BIND_REQUEST, TXID)
-    w.add_channel_number(0x4001)
-    w.add_xor_address(stun.XOR_PEER_ADDRESS, "203.0.113.5", 6000)
+    w.start(turn.CHANNEL_BIND_REQUEST, TXID)
+    w.add_u32(turn.CHANNEL_NUMBER, 0x4001 << 16)  # RFC 8656 §18.1: then two reserved bytes
+    w.add_xor_address(turn.XOR_PEER_ADDRESS, "203.0.113.5", 6000)
     w.add_address(stun.ALTERNATE_SERVER, "192.0.2.99", 3479)
     w.add_fingerprint()
     out.append(bytes(w.view()))
@@ -256,7 +256,7 @@ def test_stun_writer_round_trips_random_messages():
         user = _random_bytes(rng, rng.below(40))
         code = 300 + rng.below(400)
         w.add_xor_address(stun.XOR_MAPPED_ADDRESS, v4, port)
-        w.add_xor_address(stun.XOR_PEER_ADDRESS, v6, port ^ 0x5555)
+        w.add_xor_address(turn.XOR_PEER_ADDRESS, v6, port ^ 0x5555)
         w.add_address(stun.MAPPED_ADDRESS, v6, port)
         w.add_bytes(stun.USERNAME, user)
         w.add_u32(stun.PRIORITY, prio)
@@ -269,7 +269,7 @@ def test_stun_writer_round_trips_random_messages():
         msg.parse(bytes(w.view()))
         assert msg.type == msg_type and msg.txid == txid
         assert msg.xor_mapped_address() == (v4, port)
-        got = msg.xor_address(stun.XOR_PEER_ADDRESS)
+        got = msg.xor_address(turn.XOR_PEER_ADDRESS)
         assert got[1] == port ^ 0x5555
         assert _packed(got[0]) == _packed(v6)
         assert _packed(msg.address(stun.MAPPED_ADDRESS)[0]) == _packed(v6)
@@ -291,21 +291,21 @@ def test_channel_data_and_frame_length_raise_only_stun_error():
     buf = bytearray(80)
     seeds = []
     for n in (0, 1, 3, 4, 17):
-        seeds.append(bytes(buf[: stun.write_channel_data(buf, 0x4000 + n, b"x" * n)]))
-        seeds.append(bytes(buf[: stun.write_channel_data(buf, 0x4FFF - n, b"y" * n, pad=True)]))
+        seeds.append(bytes(buf[: turn.write_channel_data(buf, 0x4000 + n, b"x" * n)]))
+        seeds.append(bytes(buf[: turn.write_channel_data(buf, 0x4FFF - n, b"y" * n, pad=True)]))
     seeds.extend(stun_seeds()[:2])
     ok = 0
     for _ in range(5000):
         data = mutate(rng, seeds[rng.below(len(seeds))]) if rng.below(4) else _random_bytes(rng, rng.below(12))
         _count("stun.channel_data")
         try:
-            channel, payload = stun.parse_channel_data(data)
+            channel, payload = turn.parse_channel_data(data)
             assert 0x4000 <= channel <= 0x4FFF and len(payload) <= len(data) - 4
             ok += 1
         except StunError:
             pass
         try:
-            size = stun.frame_length(data)
+            size = turn.frame_length(data)
             assert size >= 4
         except StunError:
             pass
@@ -348,11 +348,11 @@ def _turn_response(rng, req, w):
         elif k == 2:
             w.add_bytes(stun.NONCE, "n%d" % rng.below(5))
         elif k == 3:
-            w.add_xor_address(stun.XOR_RELAYED_ADDRESS, "192.0.2.10", rng.below(65536))
+            w.add_xor_address(turn.XOR_RELAYED_ADDRESS, "192.0.2.10", rng.below(65536))
         elif k == 4:
             w.add_xor_address(stun.XOR_MAPPED_ADDRESS, "2001:db8::7", rng.below(65536))
         elif k == 5:
-            w.add_u32(stun.LIFETIME, (0, 1, 60, 600, 3600, 0xFFFFFFFF, rng.next32())[rng.below(7)])
+            w.add_u32(turn.LIFETIME, (0, 1, 60, 600, 3600, 0xFFFFFFFF, rng.next32())[rng.below(7)])
         elif k == 6:
             w.add_address(stun.ALTERNATE_SERVER, "192.0.2.%d" % rng.below(256), rng.below(65536))
         elif k == 7:
@@ -376,11 +376,11 @@ def _turn_good_answer(rng, client, req, w):
         w.add_bytes(stun.NONCE, "nonce")
     else:
         w.start(stun.message_type(req.method, stun.SUCCESS), req.txid)
-        if req.method == stun.ALLOCATE:
-            w.add_xor_address(stun.XOR_RELAYED_ADDRESS, "192.0.2.10", 49152)
+        if req.method == turn.ALLOCATE:
+            w.add_xor_address(turn.XOR_RELAYED_ADDRESS, "192.0.2.10", 49152)
             w.add_xor_address(stun.XOR_MAPPED_ADDRESS, "198.51.100.7", 40000)
-        if req.method in (stun.ALLOCATE, stun.REFRESH):
-            w.add_u32(stun.LIFETIME, (600, 3600, 60, 0, 600000, 0xFFFFFFFF)[rng.below(6)])
+        if req.method in (turn.ALLOCATE, turn.REFRESH):
+            w.add_u32(turn.LIFETIME, (600, 3600, 60, 0, 600000, 0xFFFFFFFF)[rng.below(6)])
         w.add_integrity(T_KEY)
     w.add_fingerprint()
     return bytes(w.view())
@@ -395,7 +395,7 @@ def test_turn_client_handle_packet_never_raises():
     seeds = stun_seeds()
     w = stun.Writer(bytearray(320))
     buf = bytearray(64)
-    seeds.append(bytes(buf[: stun.write_channel_data(buf, 0x4000, b"\x80data")]))
+    seeds.append(bytes(buf[: turn.write_channel_data(buf, 0x4000, b"\x80data")]))
     clients = 0
     now = 0
     client = None

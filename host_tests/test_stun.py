@@ -6,7 +6,7 @@ Runs under pytest and under the MicroPython unix port (host_tests/mp_run.py).
 import binascii
 import struct
 
-from ice import digest, stun
+from ice import digest, stun, turn
 from ice.stun import StunError
 from helpers import raises
 
@@ -151,29 +151,29 @@ def test_every_single_byte_corruption_is_rejected():
 def test_round_trip_every_attribute_kind():
     buf = bytearray(512)
     txid = stun.new_txid()
-    w = stun.Writer(buf).start(stun.ALLOCATE_ERROR, txid)
+    w = stun.Writer(buf).start(turn.ALLOCATE_ERROR, txid)
     w.add_error_code(401, "Unauthorized")
     w.add_bytes(stun.REALM, "example.org")
     w.add_bytes(stun.NONCE, b"nonce-1")
     w.add_unknown_attributes([0x0031, 0x0032, 0x0033])
     w.add_address(stun.ALTERNATE_SERVER, "2001:db8::7", 3478)
     w.add_address(stun.MAPPED_ADDRESS, "10.1.2.3", 65535)
-    w.add_xor_address(stun.XOR_RELAYED_ADDRESS, "203.0.113.9", 50000)
-    w.add_xor_address(stun.XOR_PEER_ADDRESS, "fe80::1:2:3:4", 1)
-    w.add_u32(stun.LIFETIME, 600)
-    w.add_channel_number(0x4001)
-    w.add_requested_transport()
-    w.add_requested_family(stun.FAMILY_IPV6)
-    w.add_flag(stun.DONT_FRAGMENT)
+    w.add_xor_address(turn.XOR_RELAYED_ADDRESS, "203.0.113.9", 50000)
+    w.add_xor_address(turn.XOR_PEER_ADDRESS, "fe80::1:2:3:4", 1)
+    w.add_u32(turn.LIFETIME, 600)
+    w.add_u32(turn.CHANNEL_NUMBER, 0x4001 << 16)  # RFC 8656 §18.1: then two reserved bytes
+    w.add_u32(turn.REQUESTED_TRANSPORT, turn.TRANSPORT_UDP << 24)  # §18.10
+    w.add_u32(turn.REQUESTED_ADDRESS_FAMILY, stun.FAMILY_IPV6 << 24)  # §18.6
+    w.add_flag(turn.DONT_FRAGMENT)
     w.add_flag(stun.USE_CANDIDATE)
-    w.add_bytes(stun.DATA_ATTR, b"\x00\x01\x02")
+    w.add_bytes(turn.DATA_ATTR, b"\x00\x01\x02")
     w.add_u64(stun.ICE_CONTROLLING, (1 << 64) - 1)
     key = b"0123456789abcdef"
     w.add_integrity(key)
     w.add_integrity_sha256(key)
     w.add_fingerprint()
     msg = stun.decode(bytes(w.view()))
-    assert msg.type == stun.ALLOCATE_ERROR and msg.method == stun.ALLOCATE and msg.cls == stun.ERROR
+    assert msg.type == turn.ALLOCATE_ERROR and msg.method == turn.ALLOCATE and msg.cls == stun.ERROR
     assert msg.txid == txid
     assert msg.error_code() == (401, "Unauthorized")
     assert msg.get_str(stun.REALM) == "example.org"
@@ -181,14 +181,14 @@ def test_round_trip_every_attribute_kind():
     assert msg.unknown_attributes() == [0x31, 0x32, 0x33]
     assert msg.address(stun.ALTERNATE_SERVER) == ("2001:db8::7", 3478)
     assert msg.address(stun.MAPPED_ADDRESS) == ("10.1.2.3", 65535)
-    assert msg.xor_address(stun.XOR_RELAYED_ADDRESS) == ("203.0.113.9", 50000)
-    assert msg.xor_address(stun.XOR_PEER_ADDRESS) == ("fe80::1:2:3:4", 1)
-    assert msg.get_u32(stun.LIFETIME) == 600
-    assert msg.get_u32(stun.CHANNEL_NUMBER) >> 16 == 0x4001
-    assert msg.get_u32(stun.REQUESTED_TRANSPORT) >> 24 == 17
-    assert msg.get_u32(stun.REQUESTED_ADDRESS_FAMILY) >> 24 == 2
-    assert msg.has(stun.DONT_FRAGMENT) and msg.has(stun.USE_CANDIDATE)
-    assert bytes(msg.get(stun.DATA_ATTR)) == b"\x00\x01\x02"
+    assert msg.xor_address(turn.XOR_RELAYED_ADDRESS) == ("203.0.113.9", 50000)
+    assert msg.xor_address(turn.XOR_PEER_ADDRESS) == ("fe80::1:2:3:4", 1)
+    assert msg.get_u32(turn.LIFETIME) == 600
+    assert msg.get_u32(turn.CHANNEL_NUMBER) >> 16 == 0x4001
+    assert msg.get_u32(turn.REQUESTED_TRANSPORT) >> 24 == 17
+    assert msg.get_u32(turn.REQUESTED_ADDRESS_FAMILY) >> 24 == 2
+    assert msg.has(turn.DONT_FRAGMENT) and msg.has(stun.USE_CANDIDATE)
+    assert bytes(msg.get(turn.DATA_ATTR)) == b"\x00\x01\x02"
     assert msg.get_u64(stun.ICE_CONTROLLING) == (1 << 64) - 1
     assert msg.check_integrity(key) and msg.check_integrity_sha256(key)
     assert not msg.check_integrity_sha256(b"other key")
@@ -201,7 +201,7 @@ def test_round_trip_every_attribute_kind():
 def test_message_types_interleave_method_bits():
     """RFC 8489 §5: method bits M0-M11 interleave with class bits C0, C1."""
     assert stun.message_type(stun.BINDING, stun.SUCCESS) == 0x0101
-    assert stun.message_type(stun.SEND, stun.INDICATION) == 0x0016
+    assert stun.message_type(turn.SEND, stun.INDICATION) == 0x0016
     assert stun.message_type(0xFFF, stun.ERROR) == 0x3FFF
     for method in (0x001, 0x009, 0x07F, 0x0A5, 0xFFF):
         for cls in (stun.REQUEST, stun.INDICATION, stun.SUCCESS, stun.ERROR):
@@ -325,25 +325,25 @@ def test_looks_like_stun_demultiplexing():
 def test_channel_data_framing():
     """RFC 8656 §12.4, §12.5."""
     buf = bytearray(64)
-    n = stun.write_channel_data(buf, 0x4001, b"hello")
-    assert n == 9 and stun.is_channel_data(buf[:n])
-    channel, payload = stun.parse_channel_data(buf[:n])
+    n = turn.write_channel_data(buf, 0x4001, b"hello")
+    assert n == 9 and turn.is_channel_data(buf[:n])
+    channel, payload = turn.parse_channel_data(buf[:n])
     assert channel == 0x4001 and bytes(payload) == b"hello"
-    n = stun.write_channel_data(buf, 0x4FFF, b"hello", pad=True)
+    n = turn.write_channel_data(buf, 0x4FFF, b"hello", pad=True)
     assert n == 12 and buf[9:12] == b"\x00\x00\x00"
-    channel, payload = stun.parse_channel_data(buf[:n])
+    channel, payload = turn.parse_channel_data(buf[:n])
     assert channel == 0x4FFF and bytes(payload) == b"hello"
-    assert stun.frame_length(buf[:4]) == 12
-    assert stun.frame_length(SAMPLE_REQUEST[:4]) == len(SAMPLE_REQUEST)
-    assert raises(StunError, stun.parse_channel_data, b"\x40\x01\x00\x05abc")  # truncated
-    assert raises(StunError, stun.parse_channel_data, b"\x40\x01\x00\x01abcdefgh")  # too long
-    assert raises(StunError, stun.parse_channel_data, b"\x50\x00\x00\x00")  # reserved range
-    assert raises(StunError, stun.parse_channel_data, b"\x40")
-    assert raises(StunError, stun.frame_length, b"\x80\x00\x00\x00")
-    assert raises(StunError, stun.frame_length, b"\x00")
-    assert raises(ValueError, stun.write_channel_data, buf, 0x3FFF, b"x")
-    assert raises(ValueError, stun.write_channel_data, bytearray(6), 0x4000, b"xyz")
-    assert not stun.is_channel_data(SAMPLE_REQUEST)
+    assert turn.frame_length(buf[:4]) == 12
+    assert turn.frame_length(SAMPLE_REQUEST[:4]) == len(SAMPLE_REQUEST)
+    assert raises(StunError, turn.parse_channel_data, b"\x40\x01\x00\x05abc")  # truncated
+    assert raises(StunError, turn.parse_channel_data, b"\x40\x01\x00\x01abcdefgh")  # too long
+    assert raises(StunError, turn.parse_channel_data, b"\x50\x00\x00\x00")  # reserved range
+    assert raises(StunError, turn.parse_channel_data, b"\x40")
+    assert raises(StunError, turn.frame_length, b"\x80\x00\x00\x00")
+    assert raises(StunError, turn.frame_length, b"\x00")
+    assert raises(ValueError, turn.write_channel_data, buf, 0x3FFF, b"x")
+    assert raises(ValueError, turn.write_channel_data, bytearray(6), 0x4000, b"xyz")
+    assert not turn.is_channel_data(SAMPLE_REQUEST)
 
 
 def test_hmac_matches_rfc2202_vectors():

@@ -100,11 +100,11 @@ class Server:
         §7.3), an Allocate's or a Refresh's the LIFETIME (§8.2)."""
         method = self.request(which).method
         def add(w):
-            if method == stun.ALLOCATE:
-                w.add_xor_address(stun.XOR_RELAYED_ADDRESS, RELAYED[0], RELAYED[1])
+            if method == turn.ALLOCATE:
+                w.add_xor_address(turn.XOR_RELAYED_ADDRESS, RELAYED[0], RELAYED[1])
                 w.add_xor_address(stun.XOR_MAPPED_ADDRESS, MAPPED[0], MAPPED[1])
-            if method in (stun.ALLOCATE, stun.REFRESH):
-                w.add_u32(stun.LIFETIME, lifetime)
+            if method in (turn.ALLOCATE, turn.REFRESH):
+                w.add_u32(turn.LIFETIME, lifetime)
         return self.reply(stun.SUCCESS, add, key, which)
 
 
@@ -136,19 +136,19 @@ def signed(msg, nonce=NONCE):
 
 
 def data_indication(peer, payload, address=None):
-    w = stun.Writer(bytearray(128)).start(stun.DATA_INDICATION, stun.new_txid())
+    w = stun.Writer(bytearray(128)).start(turn.DATA_INDICATION, stun.new_txid())
     if address is None:
-        w.add_xor_address(stun.XOR_PEER_ADDRESS, peer[0], peer[1])
+        w.add_xor_address(turn.XOR_PEER_ADDRESS, peer[0], peer[1])
     else:
-        w.add_bytes(stun.XOR_PEER_ADDRESS, address)  # raw, to break it
+        w.add_bytes(turn.XOR_PEER_ADDRESS, address)  # raw, to break it
     if payload is not None:
-        w.add_bytes(stun.DATA_ATTR, payload)
+        w.add_bytes(turn.DATA_ATTR, payload)
     return bytes(w.view())
 
 
 def channel_data(number, payload):
     buf = bytearray(64)
-    return bytes(buf[: stun.write_channel_data(buf, number, payload)])
+    return bytes(buf[: turn.write_channel_data(buf, number, payload)])
 
 
 # ---- allocation (RFC 8656 §7, RFC 8489 §9.2) -------------------------------
@@ -163,8 +163,8 @@ def test_allocate_with_long_term_credentials_rfc8656_s7():
     assert client.state == turn.ALLOCATING
     assert server.sent[0][:2] == SERVER
     first = server.request()
-    assert first.type == stun.ALLOCATE_REQUEST and first.check_fingerprint()
-    assert first.get_u32(stun.REQUESTED_TRANSPORT) == stun.TRANSPORT_UDP << 24
+    assert first.type == turn.ALLOCATE_REQUEST and first.check_fingerprint()
+    assert first.get_u32(turn.REQUESTED_TRANSPORT) == turn.TRANSPORT_UDP << 24
     for attr in (stun.USERNAME, stun.REALM, stun.NONCE, stun.MESSAGE_INTEGRITY):
         assert not first.has(attr)
     first_txid = first.txid
@@ -172,8 +172,8 @@ def test_allocate_with_long_term_credentials_rfc8656_s7():
     assert server.challenge() is None
     assert len(server.sent) == 2 and client.state == turn.ALLOCATING and client.realm == REALM
     retry = server.request()
-    assert retry.type == stun.ALLOCATE_REQUEST and retry.txid != first_txid
-    assert retry.get_u32(stun.REQUESTED_TRANSPORT) == stun.TRANSPORT_UDP << 24
+    assert retry.type == turn.ALLOCATE_REQUEST and retry.txid != first_txid
+    assert retry.get_u32(turn.REQUESTED_TRANSPORT) == turn.TRANSPORT_UDP << 24
     assert signed(retry)
 
     assert server.grant(lifetime=1200) is None
@@ -209,7 +209,7 @@ def test_malformed_signed_success_is_dropped_and_the_allocate_goes_on():
     server.challenge()
 
     def add(w):
-        w.add_xor_address(stun.XOR_RELAYED_ADDRESS, RELAYED[0], RELAYED[1])
+        w.add_xor_address(turn.XOR_RELAYED_ADDRESS, RELAYED[0], RELAYED[1])
         w.add_bytes(stun.XOR_MAPPED_ADDRESS, b"\x00\x03\x00\x01abcd")  # family 3
 
     server.reply(stun.SUCCESS, add)
@@ -226,7 +226,7 @@ def test_stale_nonce_438_retries_with_the_new_nonce_rfc8489_s9_2_5():
     server.challenge(438, "nonce-2")
     again = server.request()
     assert len(server.sent) == 3 and again.txid != signed_txid
-    assert again.type == stun.ALLOCATE_REQUEST and signed(again, "nonce-2")
+    assert again.type == turn.ALLOCATE_REQUEST and signed(again, "nonce-2")
     server.grant()
     assert client.state == turn.READY
 
@@ -252,7 +252,7 @@ def test_try_alternate_300_moves_the_allocation_rfc8489_s10():
     assert client.server == ALTERNATE and client.state == turn.ALLOCATING
     assert len(server.sent) == 2 and server.sent[-1][:2] == ALTERNATE
     moved = server.request()
-    assert moved.type == stun.ALLOCATE_REQUEST and moved.txid != first_txid
+    assert moved.type == turn.ALLOCATE_REQUEST and moved.txid != first_txid
     server.challenge()
     assert server.sent[-1][:2] == ALTERNATE and signed(server.request())
     server.grant()
@@ -328,8 +328,8 @@ def test_refresh_a_minute_before_expiry_rfc8656_s8():
         assert server.advance(interval - 1) == 0
         assert server.advance(interval) == 1
         refresh = server.request()
-        assert refresh.type == stun.REFRESH_REQUEST
-        assert refresh.get_u32(stun.LIFETIME) == lifetime and signed(refresh)
+        assert refresh.type == turn.REFRESH_REQUEST
+        assert refresh.get_u32(turn.LIFETIME) == lifetime and signed(refresh)
         server.grant(lifetime)
         assert client.counters["refreshes"] == 1 and client.state == turn.READY
         assert client.poll_timeout() == 2 * interval
@@ -342,7 +342,7 @@ def test_refresh_takes_the_new_lifetime_and_a_stale_nonce_rfc8656_s8_3():
     assert server.advance(540000) == 1
     server.challenge(438, "nonce-2")
     again = server.request()
-    assert again.type == stun.REFRESH_REQUEST and signed(again, "nonce-2")
+    assert again.type == turn.REFRESH_REQUEST and signed(again, "nonce-2")
     server.grant(lifetime=200)
     assert client.lifetime_s == 200 and client.counters["refreshes"] == 1
     assert client.poll_timeout() == 540000 + 150000
@@ -359,8 +359,8 @@ def test_permission_and_its_refresh_rfc8656_s10():
     assert client.permit(PEER[0]) is not None
     assert server.drain() == 1
     request = server.request()
-    assert request.type == stun.CREATE_PERMISSION_REQUEST and signed(request)
-    assert request.xor_address(stun.XOR_PEER_ADDRESS)[0] == PEER[0]
+    assert request.type == turn.CREATE_PERMISSION_REQUEST and signed(request)
+    assert request.xor_address(turn.XOR_PEER_ADDRESS)[0] == PEER[0]
     first_txid = request.txid
     client.permit(PEER[0])
     assert server.drain() == 0
@@ -369,7 +369,7 @@ def test_permission_and_its_refresh_rfc8656_s10():
     assert client.poll_timeout() == 240000
     assert server.advance(240000) == 1
     again = server.request()
-    assert again.type == stun.CREATE_PERMISSION_REQUEST and again.txid != first_txid
+    assert again.type == turn.CREATE_PERMISSION_REQUEST and again.txid != first_txid
     server.grant()
     assert client.counters["permissions"] == 2 and client.poll_timeout() == 480000
 
@@ -382,8 +382,8 @@ def test_peers_asked_for_while_allocating_follow_the_allocation():
     server.challenge()
     server.grant()
     types = [server.request(i).type for i in (-3, -2, -1)]
-    assert types == [stun.CREATE_PERMISSION_REQUEST, stun.CREATE_PERMISSION_REQUEST,
-                     stun.CHANNEL_BIND_REQUEST]
+    assert types == [turn.CREATE_PERMISSION_REQUEST, turn.CREATE_PERMISSION_REQUEST,
+                     turn.CHANNEL_BIND_REQUEST]
 
 
 def test_channel_bind_then_channel_data_rfc8656_s12():
@@ -395,22 +395,22 @@ def test_channel_bind_then_channel_data_rfc8656_s12():
         client.bind_channel(PEER[0], PEER[1])
         assert server.drain() == 1
         bind = server.request()
-        assert bind.type == stun.CHANNEL_BIND_REQUEST and signed(bind)
-        assert bind.get_u32(stun.CHANNEL_NUMBER) == 0x4000 << 16
-        assert bind.xor_address(stun.XOR_PEER_ADDRESS) == PEER
+        assert bind.type == turn.CHANNEL_BIND_REQUEST and signed(bind)
+        assert bind.get_u32(turn.CHANNEL_NUMBER) == 0x4000 << 16
+        assert bind.xor_address(turn.XOR_PEER_ADDRESS) == PEER
 
         send = stun.Message().parse(client.wrap(PEER[0], PEER[1], b"abc"))
-        assert send.type == stun.SEND_INDICATION
-        assert send.xor_address(stun.XOR_PEER_ADDRESS) == PEER
-        assert bytes(send.get(stun.DATA_ATTR)) == b"abc"
+        assert send.type == turn.SEND_INDICATION
+        assert send.xor_address(turn.XOR_PEER_ADDRESS) == PEER
+        assert bytes(send.get(turn.DATA_ATTR)) == b"abc"
         assert server.drain() == 1  # the Send indication needs a permission
-        assert server.request().type == stun.CREATE_PERMISSION_REQUEST
+        assert server.request().type == turn.CREATE_PERMISSION_REQUEST
 
         server.grant(which=-2)  # the ChannelBind
         assert client.has_channel(PEER[0], PEER[1]) and client.counters["channel_binds"] == 1
         frame = bytes(client.wrap(PEER[0], PEER[1], b"abc"))
         assert len(frame) == frame_size, transport
-        number, payload = stun.parse_channel_data(frame)
+        number, payload = turn.parse_channel_data(frame)
         assert number == 0x4000 and bytes(payload) == b"abc"
         assert frame[7:] == b"\x00" * (frame_size - 7)
 
@@ -496,8 +496,8 @@ def test_close_deallocates_with_lifetime_zero_rfc8656_s8_1():
     client.close(1000)
     assert server.drain() == 1
     refresh = server.request()
-    assert refresh.type == stun.REFRESH_REQUEST and signed(refresh)
-    assert refresh.get_u32(stun.LIFETIME) == 0
+    assert refresh.type == turn.REFRESH_REQUEST and signed(refresh)
+    assert refresh.get_u32(turn.LIFETIME) == 0
     assert client.state == turn.CLOSED and client.poll_timeout() is None
     assert server.advance(1000000) == 0
     client, server = allocating()

@@ -415,9 +415,9 @@ def report_memory(w, ports, dev, cycles, frames_goal):
     w("| --- |" + " ---: |" * len(cols))
     for mod in bench_device.FULL:
         w("| %s | %s |" % (mod, " | ".join(kb(dev[p.name]["imports"][(mode, "full")][0].get(mod)) for p, mode in cols)))
-    for label, mods in (("core", bench_device.CORE), ("full", bench_device.FULL)):
+    for label, _ in bench_device.SETS:
         w("| **%s total** | %s |" % (label, " | ".join(kb(dev[p.name]["imports"][(mode, label)][1]) for p, mode in cols)))
-    for label in ("core", "full"):
+    for label, _ in bench_device.SETS:
         w("| smallest -X heapsize that imports %s | %s |" % (
             label, " | ".join(k_or_dash(dev[p.name]["imports"][(mode, label)][2]) for p, mode in cols)))
     w("")
@@ -428,7 +428,9 @@ def report_memory(w, ports, dev, cycles, frames_goal):
         ports, lambda p: kb(sum(p.mpy_sizes.get(m if m != "ice" else "ice.__init__", 0) for m in bench_device.CORE))))
     w("| ROMFS image: ice, camlink, cam (flash on a board, not heap) | %s |" % by_port(ports, lambda p: kb(p.image_size)))
     w("")
-    w("Core: what `import ice.agent` loads; `ice.turn` and `ice.relays` load only when a TURN server is added. "
+    w("Core: what `import ice.agent` loads; aio: what `import ice.aio` loads (a Connection); full: every "
+      "module, `ice.turn` and `ice.relays` (loaded when a TURN server is added) and `ice.mdns` (loaded for "
+      "the first `.local` candidate) included. "
       "ROMFS: the image mounted at /rom, its bytecode run in place, so only RAM objects count; on the unix "
       "port the image itself is read into the heap, so the ROMFS smallest heaps include it. Per-module figures "
       "depend on the order (qstr pools grow in steps); the totals are what a process keeps.")

@@ -28,11 +28,14 @@ ROOT = packages.ROOT
 BUILD = os.path.join(ROOT, "build", "bench")
 MPBENCH = os.path.join(ROOT, "tools", "mpbench")
 
-# The sans-IO agent and what `import ice.agent` loads; then the optional
-# modules (TURN, mDNS, the asyncio driver) on top.
-CORE = ["ice", "ice.compat", "ice.sha1_viper", "ice.crc_viper", "ice.digest", "ice.stun", "ice.sdp",
+# What `import ice.agent` loads (the sans-IO core); what `import ice.aio`
+# adds (a Connection: SDP parsing, sockets, the asyncio driver); and every
+# module, the ones loaded on first use included (TURN, mDNS).
+CORE = ["ice", "ice.compat", "ice.sha1_viper", "ice.crc_viper", "ice.digest", "ice.stun", "ice.candidate",
         "ice.checklist", "ice.transaction", "ice.consent", "ice.agent"]
-FULL = CORE + ["ice.turn", "ice.relays", "ice.mdns", "ice.netio", "ice.aio"]
+CONNECTION = CORE + ["ice.sdp", "ice.netio", "ice.aio"]
+FULL = CONNECTION + ["ice.turn", "ice.relays", "ice.mdns"]
+SETS = (("core", CORE), ("aio", CONNECTION), ("full", FULL))
 
 
 def upy32_binary():
@@ -114,10 +117,10 @@ class Port:
         return per, total
 
     def imports(self):
-        """{(mode, "core" | "full"): (per-module bytes, total bytes, smallest heap K)}."""
+        """{(mode, "core" | "aio" | "full"): (per-module bytes, total bytes, smallest heap K)}."""
         out = {}
         for mode in ("source", ".mpy", "ROMFS"):
-            for label, mods in (("core", CORE), ("full", FULL)):
+            for label, mods in SETS:
                 per, total = self.import_cost(mods, mode)
                 args = ["imports", ",".join(mods)] + ([self.image] if mode == "ROMFS" else [])
                 out[(mode, label)] = (per, total, self.min_heap(args, 4, 2048, mode))

@@ -53,8 +53,8 @@ KEY = digest.short_term_key("fuzzfuzzfuzzfuzzfuzzfuzz")
 SPECIAL = (stun.MESSAGE_INTEGRITY, stun.MESSAGE_INTEGRITY_SHA256, stun.FINGERPRINT)
 ATTR_TYPES = (
     stun.MAPPED_ADDRESS, stun.USERNAME, stun.MESSAGE_INTEGRITY, stun.ERROR_CODE, stun.UNKNOWN_ATTRIBUTES,
-    stun.CHANNEL_NUMBER, stun.LIFETIME, stun.XOR_PEER_ADDRESS, stun.DATA_ATTR, stun.REALM, stun.NONCE,
-    stun.XOR_RELAYED_ADDRESS, stun.MESSAGE_INTEGRITY_SHA256, stun.XOR_MAPPED_ADDRESS, stun.PRIORITY,
+    turn.CHANNEL_NUMBER, turn.LIFETIME, turn.XOR_PEER_ADDRESS, turn.DATA_ATTR, stun.REALM, stun.NONCE,
+    turn.XOR_RELAYED_ADDRESS, stun.MESSAGE_INTEGRITY_SHA256, stun.XOR_MAPPED_ADDRESS, stun.PRIORITY,
     stun.USE_CANDIDATE, stun.SOFTWARE, stun.ALTERNATE_SERVER, stun.FINGERPRINT, stun.ICE_CONTROLLED,
     stun.ICE_CONTROLLING,
 )
@@ -66,8 +66,8 @@ def stunish(draw):
     """A header with the magic cookie and a walk of attribute-shaped records,
     with honest or lying lengths and paddings."""
     msg_type = draw(st.one_of(st.integers(0, 0x3FFF), st.sampled_from(
-        (stun.BINDING_REQUEST, stun.BINDING_SUCCESS, stun.BINDING_ERROR, stun.ALLOCATE_SUCCESS,
-         stun.ALLOCATE_ERROR, stun.DATA_INDICATION, stun.REFRESH_SUCCESS))))
+        (stun.BINDING_REQUEST, stun.BINDING_SUCCESS, stun.BINDING_ERROR, turn.ALLOCATE_SUCCESS,
+         turn.ALLOCATE_ERROR, turn.DATA_INDICATION, turn.REFRESH_SUCCESS))))
     body = bytearray()
     for atype, value, lie, pad in draw(st.lists(st.tuples(attr_type, st.binary(max_size=40),
                                                           st.integers(-3, 3), st.booleans()), max_size=6)):
@@ -145,14 +145,14 @@ def test_stun_parse_and_every_accessor_raise_only_stun_error(data):
 @fuzz()
 @given(st.binary(max_size=40))
 def test_channel_data_and_frame_length_raise_only_stun_error(data):
-    count("stun.parse_channel_data")
+    count("turn.parse_channel_data")
     try:
-        channel, payload = stun.parse_channel_data(data)
+        channel, payload = turn.parse_channel_data(data)
         assert 0x4000 <= channel <= 0x4FFF and len(payload) <= len(data) - 4
     except StunError:
         pass
     try:
-        assert stun.frame_length(data) >= 4
+        assert turn.frame_length(data) >= 4
     except StunError:
         pass
 
@@ -162,10 +162,10 @@ def test_channel_data_and_frame_length_raise_only_stun_error(data):
 def test_channel_data_round_trip(channel, payload, pad):
     count("stun.channel_data_round_trip")
     buf = bytearray(320)
-    n = stun.write_channel_data(buf, channel, payload, pad)
-    got_channel, got = stun.parse_channel_data(buf[:n])
+    n = turn.write_channel_data(buf, channel, payload, pad)
+    got_channel, got = turn.parse_channel_data(buf[:n])
     assert got_channel == channel and bytes(got) == payload
-    assert stun.frame_length(buf[:4]) == (n if pad else (n + 3) & ~3)
+    assert turn.frame_length(buf[:4]) == (n if pad else (n + 3) & ~3)
 
 
 ipv4 = st.ip_addresses(v=4).map(str)
@@ -273,16 +273,16 @@ def _ready_client(transport):
     client = turn.TurnClient(BASE[0], BASE[1], SERVER[0], SERVER[1], USER, PASSWORD, transport=transport)
     client.start(0)
     req = _drain(client)[-1]
-    w = stun.Writer(bytearray(200)).start(stun.ALLOCATE_ERROR, req.txid)
+    w = stun.Writer(bytearray(200)).start(turn.ALLOCATE_ERROR, req.txid)
     w.add_error_code(401, "Unauthorized")
     w.add_bytes(stun.REALM, REALM)
     w.add_bytes(stun.NONCE, "n1")
     client.handle_packet(0, bytes(w.view()))
     req = _drain(client)[-1]
-    w.start(stun.ALLOCATE_SUCCESS, req.txid)
-    w.add_xor_address(stun.XOR_RELAYED_ADDRESS, "192.0.2.10", 49152)
+    w.start(turn.ALLOCATE_SUCCESS, req.txid)
+    w.add_xor_address(turn.XOR_RELAYED_ADDRESS, "192.0.2.10", 49152)
     w.add_xor_address(stun.XOR_MAPPED_ADDRESS, "198.51.100.7", 40000)
-    w.add_u32(stun.LIFETIME, 600)
+    w.add_u32(turn.LIFETIME, 600)
     w.add_integrity(LONG_KEY)
     client.handle_packet(0, bytes(w.view()))
     assert client.state == turn.READY
@@ -298,8 +298,8 @@ def turn_answer(draw, outstanding):
         req = draw(st.sampled_from(outstanding))
         method, txid = req.method, req.txid
     else:
-        method = draw(st.sampled_from((stun.ALLOCATE, stun.REFRESH, stun.CREATE_PERMISSION, stun.CHANNEL_BIND,
-                                       stun.BINDING, stun.DATA, stun.SEND)))
+        method = draw(st.sampled_from((turn.ALLOCATE, turn.REFRESH, turn.CREATE_PERMISSION, turn.CHANNEL_BIND,
+                                       stun.BINDING, turn.DATA, turn.SEND)))
         txid = draw(st.binary(min_size=12, max_size=12))
     cls = draw(st.sampled_from((stun.SUCCESS, stun.ERROR, stun.INDICATION, stun.REQUEST)))
     w = stun.Writer(bytearray(400)).start(stun.message_type(method, cls), txid)
@@ -311,15 +311,15 @@ def turn_answer(draw, outstanding):
         elif k == 2:
             w.add_bytes(stun.NONCE, draw(st.binary(max_size=10)))
         elif k == 3:
-            w.add_xor_address(draw(st.sampled_from((stun.XOR_RELAYED_ADDRESS, stun.XOR_MAPPED_ADDRESS,
-                                                    stun.XOR_PEER_ADDRESS))),
+            w.add_xor_address(draw(st.sampled_from((turn.XOR_RELAYED_ADDRESS, stun.XOR_MAPPED_ADDRESS,
+                                                    turn.XOR_PEER_ADDRESS))),
                               draw(st.one_of(ipv4, ipv6)), draw(st.integers(0, 65535)))
         elif k == 4:
-            w.add_u32(stun.LIFETIME, draw(st.integers(0, 0xFFFFFFFF)))
+            w.add_u32(turn.LIFETIME, draw(st.integers(0, 0xFFFFFFFF)))
         elif k == 5:
             w.add_address(stun.ALTERNATE_SERVER, draw(st.one_of(ipv4, ipv6)), draw(st.integers(0, 65535)))
         elif k == 6:
-            w.add_bytes(stun.DATA_ATTR, draw(st.binary(max_size=30)))
+            w.add_bytes(turn.DATA_ATTR, draw(st.binary(max_size=30)))
         else:
             w.add_bytes(draw(attr_type.filter(lambda t: t not in SPECIAL)), draw(st.binary(max_size=12)))
     if draw(st.booleans()):

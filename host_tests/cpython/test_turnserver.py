@@ -6,7 +6,7 @@ CPython only: it needs pytest's fixture and real sockets.
 
 import socket
 
-from ice import digest, stun
+from ice import digest, stun, turn
 
 class _Client:
     """One TURN client socket (UDP or TCP) with long-term credentials."""
@@ -32,7 +32,7 @@ class _Client:
             return self.sock.recv(2048)
         while True:  # RFC 8656 §12.5: frames back to back on the stream
             if len(self.pending) >= 4:
-                size = stun.frame_length(self.pending[:4])
+                size = turn.frame_length(self.pending[:4])
                 if len(self.pending) >= size:
                     frame, self.pending = self.pending[:size], self.pending[size:]
                     return frame
@@ -61,32 +61,32 @@ class _Client:
 
     def allocate(self):
         """401 first, then an authenticated Allocate; the relayed address."""
-        udp = lambda w: w.add_requested_transport(stun.TRANSPORT_UDP)  # noqa: E731
-        msg = self.request(stun.ALLOCATE_REQUEST, udp)
-        assert msg.type == stun.ALLOCATE_ERROR and msg.error_code()[0] == 401
+        udp = lambda w: w.add_u32(turn.REQUESTED_TRANSPORT, turn.TRANSPORT_UDP << 24)  # noqa: E731
+        msg = self.request(turn.ALLOCATE_REQUEST, udp)
+        assert msg.type == turn.ALLOCATE_ERROR and msg.error_code()[0] == 401
         self.realm = msg.get_str(stun.REALM)
         self.nonce = bytes(msg.get(stun.NONCE))
         assert self.realm == self.server.realm and self.nonce
-        msg = self.request(stun.ALLOCATE_REQUEST, udp)
-        assert msg.type == stun.ALLOCATE_SUCCESS, msg.error_code()
+        msg = self.request(turn.ALLOCATE_REQUEST, udp)
+        assert msg.type == turn.ALLOCATE_SUCCESS, msg.error_code()
         assert msg.check_integrity(self.key)
-        return msg.xor_address(stun.XOR_RELAYED_ADDRESS)
+        return msg.xor_address(turn.XOR_RELAYED_ADDRESS)
 
     def permit(self, peer):
-        msg = self.request(stun.CREATE_PERMISSION_REQUEST,
-                           lambda w: w.add_xor_address(stun.XOR_PEER_ADDRESS, *peer))
-        assert msg.type == stun.CREATE_PERMISSION_SUCCESS, msg.error_code()  # 403 if loopback refused
+        msg = self.request(turn.CREATE_PERMISSION_REQUEST,
+                           lambda w: w.add_xor_address(turn.XOR_PEER_ADDRESS, *peer))
+        assert msg.type == turn.CREATE_PERMISSION_SUCCESS, msg.error_code()  # 403 if loopback refused
 
     def send_to(self, peer, payload):
-        w = stun.Writer(bytearray(548)).start(stun.SEND_INDICATION, stun.new_txid())
-        w.add_xor_address(stun.XOR_PEER_ADDRESS, *peer)
-        w.add_bytes(stun.DATA_ATTR, payload)
+        w = stun.Writer(bytearray(548)).start(turn.SEND_INDICATION, stun.new_txid())
+        w.add_xor_address(turn.XOR_PEER_ADDRESS, *peer)
+        w.add_bytes(turn.DATA_ATTR, payload)
         self.send(w)
 
     def receive(self):
         msg = stun.Message().parse(self.recv())
-        assert msg.type == stun.DATA_INDICATION
-        return msg.xor_address(stun.XOR_PEER_ADDRESS), bytes(msg.get(stun.DATA_ATTR))
+        assert msg.type == turn.DATA_INDICATION
+        return msg.xor_address(turn.XOR_PEER_ADDRESS), bytes(msg.get(turn.DATA_ATTR))
 
 def _relay(server, tcp):
     client = _Client(server, tcp)

@@ -34,7 +34,7 @@ from ice.checklist import (
 from ice.compat import const, is_ip, random_token, ticks_add, ticks_diff, urandom
 from ice.compat import ticks_earliest as _earliest
 from ice.consent import Consent
-from ice.sdp import Candidate
+from ice.candidate import Candidate
 from ice.transaction import Pacer, Transactions
 
 # Connection states, as users know them from WebRTC.
@@ -176,9 +176,6 @@ class Event:
         self.state = state
         self.reason = reason
         self.pair = pair
-
-    def __repr__(self):
-        return "<Event %s %s>" % (self.kind, self.state or self.candidate or self.pair or "")
 
 
 class Agent:
@@ -518,7 +515,7 @@ class Agent:
                 client = relays.from_server(local_ip, local_port, src_ip, src_port)
                 if client is not None:
                     inner = client.handle_packet(now_ms, data)
-                    self._service_relays()
+                    self._relays.service(self)
                     relayed = relays.candidate_of(client)
                     if inner is None or relayed is None:
                         self._tick(now_ms)
@@ -557,7 +554,7 @@ class Agent:
         try:
             if self._relays is not None:
                 self._relays.handle_timeout(now_ms)
-                self._service_relays()
+                self._relays.service(self)
             self._tick(now_ms)
         except Exception:  # a bug; counted so tests see it, never raised at the driver
             self.counters["internal_errors"] += 1
@@ -640,53 +637,6 @@ class Agent:
             "counters": dict(self.counters),
             "turn": [] if self._relays is None else self._relays.stats(),
         }
-
-    # ---- TURN allocations ----------------------------------------------------
-
-    def _service_relays(self):
-        """Act on allocations granted or lost since the last look."""
-        from ice import relays as _r
-
-        relays = self._relays
-        while True:
-            change = relays.next_change()
-            if change is None:
-                return
-            what, client, lost = change
-            if what == _r.GRANTED:
-                self._relay_granted(client)
-            elif what == _r.GAVE_UP:
-                self._gather_finished()
-            else:
-                # The server forgot the allocation (it restarted, or stopped
-                # answering): drop the candidate and its pairs, allocate again.
-                # The new candidate is trickled; a session that used the old
-                # one loses consent and recovers by ICE restart (§9).
-                self.counters["relays_lost"] += 1
-                self.local_candidates = [c for c in self.local_candidates if c is not lost]
-                self.checklist.remove_local(lost)
-                self._emit(Event(CANDIDATE_REMOVED, candidate=lost))
-                relays.replace(client, self._now)
-
-    def _relay_granted(self, client):
-        """A relayed candidate from a granted allocation (§5.1.1.2)."""
-        relays = self._relays
-        count = sum(1 for c in self.local_candidates if c.type == "relay")
-        ip, port = client.relayed
-        local_pref = (65535 if client.transport == "udp" else 32767) - count
-        cand = self._add_local("relay", ip, port, ip, port, local_pref,
-                               related=client.mapped, server_ip=client.server[0])
-        relays.granted(client, cand)
-        if cand is None:
-            client.close(self._now)
-            return
-        self._emit(Event(CANDIDATE, candidate=cand))
-        if client.transport == "udp" and client.mapped is not None:
-            self._add_srflx(client.base, client.mapped, client.server[0])
-        if not self._complete:
-            for remote in self.remote_candidates:
-                self._pair(cand, remote)
-        self._gather_finished()
 
     # ---- STUN in --------------------------------------------------------------
 

@@ -12,7 +12,7 @@ explicit capacities (`config=ice.agent.Config(...)`).
 import asyncio
 
 from ice import agent as _agent
-from ice import mdns, netio, sdp, stun
+from ice import netio, sdp
 from ice.compat import ConnectionError, ticks_add, ticks_diff, ticks_ms
 
 _MDNS_RECV_SIZE = 1500
@@ -392,13 +392,15 @@ class Connection:
     async def _read_stream(self, client, reader):
         """TURN over TCP: cut the stream into STUN and ChannelData frames
         (RFC 8656 §12.5) and hand each to the agent as a datagram."""
+        from ice import turn  # loaded already: the client is one
+
         agent = self._agent
         base_ip, base_port = client.base
         server_ip, server_port = client.server
         while not self._closed:
             try:
                 head = await reader.readexactly(4)
-                size = stun.frame_length(head) - 4
+                size = turn.frame_length(head) - 4
                 if size + 4 >= agent.receive_size:  # skipped, never held whole
                     while size > 0:
                         size -= len(await reader.readexactly(min(size, 512)))
@@ -499,6 +501,8 @@ async def resolve_mdns(name, timeout_ms=1000, port_range=None, ipv4=True, interf
     """Resolve a `.local` name with one one-shot mDNS query (RFC 6762 §5.1),
     sent to the IPv4 group (out of `interface`, an address, when given);
     None when nobody answers in time."""
+    from ice import mdns  # loaded with the first .local name (browsers send them)
+
     try:
         sock, _ = netio.bind_udp("0.0.0.0", port_range)
         if interface is not None:

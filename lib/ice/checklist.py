@@ -27,7 +27,6 @@ TRIGGER = const(1)  # a check from the peer arrived on it (§7.3.1.4)
 START = const(2)  # a check (or a nominating check) was sent
 SUCCEED = const(3)  # a check succeeded, or it became a valid pair (§7.2.5.3.2)
 FAIL = const(4)  # a check timed out or was refused (§7.2.5.2)
-CHECK_EVENTS = ("unfreeze", "trigger", "start", "succeed", "fail")
 
 # The next check state: row = state, column = event.
 # fmt: off
@@ -45,7 +44,6 @@ _CHECK_NEXT = bytes((
 NOT_NOMINATED = const(0)
 NOMINATING = const(1)  # controlling: USE-CANDIDATE to go out; controlled: received, own check pending
 NOMINATED = const(2)
-NOMINATION_STATES = ("no", "nominating", "nominated")
 
 # Nomination events.
 WANT = const(0)  # controlling: chosen; controlled: USE-CANDIDATE on a pair not yet succeeded
@@ -130,10 +128,6 @@ class Pair:
     def nominated(self):
         return self.nomination == NOMINATED
 
-    @property
-    def state_name(self):
-        return PAIR_STATES[self.state]
-
     def stats(self):
         """Named statistics, as status pages show them."""
         local, remote = self.local, self.remote
@@ -151,7 +145,7 @@ class Pair:
         return "<Pair %s %s:%d -> %s %s:%d %s%s>" % (
             self.local.type, self.local.host, self.local.port,
             self.remote.type, self.remote.host, self.remote.port,
-            PAIR_STATES[self.state], " " + NOMINATION_STATES[self.nomination] if self.nomination else "",
+            PAIR_STATES[self.state], " nominated" if self.nomination == NOMINATED else "",
         )
 
 

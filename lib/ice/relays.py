@@ -7,13 +7,7 @@ imports TURN.
 """
 
 from ice import turn
-from ice.compat import const, ticks_earliest
-
-# What `next_change` reports.
-GRANTED = const(1)  # allocated: make its relayed candidate
-GAVE_UP = const(2)  # never allocated: gathering is over for it
-LOST = const(3)  # allocated once, gone now: withdraw the candidate, allocate again
-
+from ice.compat import ticks_earliest
 
 class Relays:
     def __init__(self):
@@ -54,31 +48,56 @@ class Relays:
                 return self.clients[i]
         return None
 
-    def next_change(self):
-        """(GRANTED | GAVE_UP | LOST, client, lost candidate or None) for a
-        client whose allocation changed since it was last looked at, or None."""
+    def service(self, agent):
+        """Act on allocations granted or lost since the last look: a relayed
+        candidate for the agent (RFC 8445 §5.1.1.2), or, when the server
+        forgot one (it restarted, or stopped answering), the candidate and its
+        pairs withdrawn and a new allocation from the same base. The new
+        candidate is trickled; a session that used the old one loses consent
+        and recovers by ICE restart (RFC 8445 §9)."""
+        from ice.agent import CANDIDATE_REMOVED, Event
+
         for i in range(len(self.clients)):
             client = self.clients[i]
             cand = self.candidates[i]
             if client.state == turn.READY and cand is None:
-                return GRANTED, client, None
-            if client.state == turn.FAILED and cand is not False:
+                self.candidates[i] = self._candidate(agent, client) or False
+            elif client.state == turn.FAILED and cand is not False:
                 self.candidates[i] = False
-                return (GAVE_UP, client, None) if cand is None else (LOST, client, cand)
-        return None
+                if cand is None:  # never allocated: gathering is over for it
+                    agent._gather_finished()
+                    continue
+                agent.counters["relays_lost"] += 1
+                agent.local_candidates = [c for c in agent.local_candidates if c is not cand]
+                agent.checklist.remove_local(cand)
+                agent._emit(Event(CANDIDATE_REMOVED, candidate=cand))
+                fresh = client.successor()
+                fresh.start(agent._now)
+                self.clients[i] = fresh
+                self.candidates[i] = None
 
-    def granted(self, client, cand):
-        """The relayed candidate made of `client`'s allocation (None: none
-        could be made; the client is closed and looked at no more)."""
-        self.candidates[self.clients.index(client)] = cand if cand is not None else False
+    def _candidate(self, agent, client):
+        """The relayed candidate of a granted allocation, trickled and paired;
+        None (the allocation released) when the candidate table is full."""
+        from ice.agent import CANDIDATE, Event
 
-    def replace(self, client, now):
-        """Allocate again, from the same base with the same settings."""
-        i = self.clients.index(client)
-        fresh = client.successor()
-        fresh.start(now)
-        self.clients[i] = fresh
-        self.candidates[i] = None
+        count = sum(1 for c in agent.local_candidates if c.type == "relay")
+        ip, port = client.relayed
+        local_pref = (65535 if client.transport == "udp" else 32767) - count
+        cand = agent._add_local("relay", ip, port, ip, port, local_pref,
+                                related=client.mapped, server_ip=client.server[0])
+        if cand is None:
+            client.close(agent._now)
+            return None
+        self.candidates[self.clients.index(client)] = cand  # before pairing: permissions find it
+        agent._emit(Event(CANDIDATE, candidate=cand))
+        if client.transport == "udp" and client.mapped is not None:
+            agent._add_srflx(client.base, client.mapped, client.server[0])
+        if not agent._complete:
+            for remote in agent.remote_candidates:
+                agent._pair(cand, remote)
+        agent._gather_finished()
+        return cand
 
     def allocating(self):
         for client in self.clients:

@@ -7,6 +7,7 @@ literals are case-insensitive, RFC 5234 §2.3). Every malformed input raises
 `SdpError`. Formatting writes the canonical form: format -> parse is exact.
 """
 
+from ice.candidate import TYPES, Candidate
 from ice.compat import ICE_CHARS, ip_to_bytes
 
 
@@ -20,7 +21,6 @@ _DIGITS = "0123456789"
 _TOKEN_CHARS = _ALNUM + "!#$%&'*+-.^_`{|}~"
 _VCHARS = "".join(chr(c) for c in range(0x21, 0x7F))
 
-TYPES = ("host", "srflx", "prflx", "relay")  # RFC 8839 §5.1 cand-type
 TCP_TYPES = ("active", "passive", "so")  # RFC 6544 §4.5
 _KEYWORDS = ("typ", "raddr", "rport", "tcptype", "generation")
 _FLAGS = ("ice-lite", "ice-mismatch", "end-of-candidates")  # RFC 8839 §5.3, RFC 8840 §8
@@ -83,161 +83,71 @@ def _check_address(text):
             raise SdpError("bad host name: %r" % text)
 
 
-class Candidate:
-    """One ICE candidate as an SDP "candidate" attribute carries it (RFC 8839 §5.1).
-
-    `transport`, `type` and `tcptype` are kept lowercase. `extensions` holds
-    the name/value pairs this module does not interpret (Chrome's `ufrag`,
-    `network-id`, `network-cost`, ...), in order; RFC 8839 §5.1 says to ignore
-    them, so they only ride along.
-    """
-
-    def __init__(
-        self,
-        *,
-        foundation,
-        priority,
-        host,
-        port,
-        component=1,
-        transport="udp",
-        type="host",
-        related_address=None,
-        related_port=None,
-        tcptype=None,
-        generation=None,
-        extensions=None
-    ):
-        self.foundation = foundation
-        self.component = component
-        self.transport = transport.lower()
-        self.priority = priority
-        self.host = host
-        self.port = port
-        self.type = type.lower()
-        self.related_address = related_address
-        self.related_port = related_port
-        self.tcptype = None if tcptype is None else tcptype.lower()
-        self.generation = generation
-        self.extensions = [] if extensions is None else [(n, v) for n, v in extensions]
-
-    @classmethod
-    def from_sdp(cls, line):
-        """Parse `[a=][candidate:]foundation component transport ...`; SdpError if malformed."""
-        text = _text(line).strip()
-        if text.startswith("a="):
-            text = text[2:]
-        if text[:10].lower() == "candidate:":
-            text = text[10:]
-        tokens = [t for t in text.split(" ") if t]
-        if len(tokens) < 8:
-            raise SdpError("candidate needs at least 8 fields, got %d" % len(tokens))
-        foundation, transport, host = tokens[0], tokens[2].lower(), tokens[4]
-        ctype = tokens[7].lower()
-        if not 1 <= len(foundation) <= 32 or not _only(foundation, ICE_CHARS):
-            raise SdpError("bad foundation: %r" % foundation)
-        if not _only(transport, _TOKEN_CHARS):
-            raise SdpError("bad transport: %r" % transport)
-        _check_address(host)
-        if tokens[6].lower() != "typ":
-            raise SdpError("expected 'typ', got %r" % tokens[6])
-        if ctype not in TYPES:
-            raise SdpError("unknown candidate type: %r" % ctype)
-        if len(tokens) % 2:
-            raise SdpError("extension without a value: %r" % tokens[-1])
-        # Name/value pairs follow `typ`: raddr/rport (§5.1), tcptype (RFC 6544),
-        # generation (Chrome), anything else kept as an extension. Any order.
-        seen = {"typ": ctype}
-        extensions = []
-        for i in range(8, len(tokens), 2):
-            name, value = tokens[i], tokens[i + 1]
-            key = name.lower()
-            if key in _KEYWORDS:
-                if key in seen:
-                    raise SdpError("repeated %r" % name)
-                seen[key] = value
-            elif _only(name, _TOKEN_CHARS) and _only(value, _VCHARS):
-                extensions.append((name, value))
-            else:
-                raise SdpError("bad extension: %r %r" % (name, value))
-        raddr, rport = seen.get("raddr"), seen.get("rport")
-        if (raddr is None) != (rport is None):
-            raise SdpError("raddr and rport must come together")
-        if raddr is not None:
-            _check_address(raddr)
-            rport = _int(rport, 0, 65535, "rport")
-        tcptype = seen.get("tcptype")
-        if tcptype is not None and tcptype.lower() not in TCP_TYPES:
-            raise SdpError("bad tcptype: %r" % tcptype)
-        generation = seen.get("generation")
-        if generation is not None:
-            generation = _int(generation, 0, 0xFFFFFFFF, "generation")
-        return cls(
-            foundation=foundation,
-            component=_int(tokens[1], 1, 256, "component"),
-            transport=transport,
-            priority=_int(tokens[3], 1, 0xFFFFFFFF, "priority"),
-            host=host,
-            port=_int(tokens[5], 0, 65535, "port"),
-            type=ctype,
-            related_address=raddr,
-            related_port=rport,
-            tcptype=tcptype,
-            generation=generation,
-            extensions=extensions,
-        )
-
-    def to_sdp(self):
-        """`candidate:...` without `a=`, in RFC 8839 §5.1 order; extensions last."""
-        out = "candidate:%s %d %s %d %s %d typ %s" % (
-            self.foundation,
-            self.component,
-            self.transport,
-            self.priority,
-            self.host,
-            self.port,
-            self.type,
-        )
-        if self.related_address is not None:
-            out += " raddr %s rport %d" % (self.related_address, self.related_port)
-        if self.tcptype is not None:
-            out += " tcptype " + self.tcptype
-        if self.generation is not None:
-            out += " generation %d" % self.generation
-        for name, value in self.extensions:
-            out += " %s %s" % (name, value)
-        return out
-
-    def _key(self):
-        return (
-            self.foundation,
-            self.component,
-            self.transport,
-            self.priority,
-            self.host,
-            self.port,
-            self.type,
-            self.related_address,
-            self.related_port,
-            self.tcptype,
-            self.generation,
-            tuple(self.extensions),
-        )
-
-    def __eq__(self, other):
-        return isinstance(other, Candidate) and self._key() == other._key()
-
-    def __ne__(self, other):
-        return not self.__eq__(other)
-
-    def __hash__(self):
-        return hash(self._key())
-
-    def __repr__(self):
-        try:
-            return "<Candidate %s>" % self.to_sdp()
-        except (TypeError, ValueError):
-            return "<Candidate %r>" % (self._key(),)
+def parse_candidate(line, cls=Candidate):
+    """A Candidate (or `cls`) from `[a=][candidate:]foundation component transport ...`;
+    SdpError if malformed (RFC 8839 §5.1)."""
+    text = _text(line).strip()
+    if text.startswith("a="):
+        text = text[2:]
+    if text[:10].lower() == "candidate:":
+        text = text[10:]
+    tokens = [t for t in text.split(" ") if t]
+    if len(tokens) < 8:
+        raise SdpError("candidate needs at least 8 fields, got %d" % len(tokens))
+    foundation, transport, host = tokens[0], tokens[2].lower(), tokens[4]
+    ctype = tokens[7].lower()
+    if not 1 <= len(foundation) <= 32 or not _only(foundation, ICE_CHARS):
+        raise SdpError("bad foundation: %r" % foundation)
+    if not _only(transport, _TOKEN_CHARS):
+        raise SdpError("bad transport: %r" % transport)
+    _check_address(host)
+    if tokens[6].lower() != "typ":
+        raise SdpError("expected 'typ', got %r" % tokens[6])
+    if ctype not in TYPES:
+        raise SdpError("unknown candidate type: %r" % ctype)
+    if len(tokens) % 2:
+        raise SdpError("extension without a value: %r" % tokens[-1])
+    # Name/value pairs follow `typ`: raddr/rport (§5.1), tcptype (RFC 6544),
+    # generation (Chrome), anything else kept as an extension. Any order.
+    seen = {"typ": ctype}
+    extensions = []
+    for i in range(8, len(tokens), 2):
+        name, value = tokens[i], tokens[i + 1]
+        key = name.lower()
+        if key in _KEYWORDS:
+            if key in seen:
+                raise SdpError("repeated %r" % name)
+            seen[key] = value
+        elif _only(name, _TOKEN_CHARS) and _only(value, _VCHARS):
+            extensions.append((name, value))
+        else:
+            raise SdpError("bad extension: %r %r" % (name, value))
+    raddr, rport = seen.get("raddr"), seen.get("rport")
+    if (raddr is None) != (rport is None):
+        raise SdpError("raddr and rport must come together")
+    if raddr is not None:
+        _check_address(raddr)
+        rport = _int(rport, 0, 65535, "rport")
+    tcptype = seen.get("tcptype")
+    if tcptype is not None and tcptype.lower() not in TCP_TYPES:
+        raise SdpError("bad tcptype: %r" % tcptype)
+    generation = seen.get("generation")
+    if generation is not None:
+        generation = _int(generation, 0, 0xFFFFFFFF, "generation")
+    return cls(
+        foundation=foundation,
+        component=_int(tokens[1], 1, 256, "component"),
+        transport=transport,
+        priority=_int(tokens[3], 1, 0xFFFFFFFF, "priority"),
+        host=host,
+        port=_int(tokens[5], 0, 65535, "port"),
+        type=ctype,
+        related_address=raddr,
+        related_port=rport,
+        tcptype=tcptype,
+        generation=generation,
+        extensions=extensions,
+    )
 
 
 def _ice_string(value, low, high, name):
@@ -270,7 +180,7 @@ def parse_attribute(line):
     name = (body if cut < 0 else body[:cut]).lower()
     value = None if cut < 0 else body[cut + 1 :]
     if name == "candidate":
-        return name, Candidate.from_sdp(body)
+        return name, parse_candidate(body)
     if name in _FLAGS:
         if value is not None:
             raise SdpError("%s takes no value" % name)

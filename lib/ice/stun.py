@@ -29,57 +29,27 @@ INDICATION = const(0x0010)
 SUCCESS = const(0x0100)
 ERROR = const(0x0110)
 
-# Methods: RFC 8489 §18.2 and RFC 8656 §17.
+# Methods: RFC 8489 §18.2 (TURN's are in ice.turn).
 BINDING = const(0x001)
-ALLOCATE = const(0x003)
-REFRESH = const(0x004)
-SEND = const(0x006)
-DATA = const(0x007)
-CREATE_PERMISSION = const(0x008)
-CHANNEL_BIND = const(0x009)
 
-# Message types in use (methods below 0x10 need no bit shuffling).
+# Message types (methods below 0x10 need no bit shuffling).
 BINDING_REQUEST = const(0x0001)
 BINDING_INDICATION = const(0x0011)
 BINDING_SUCCESS = const(0x0101)
 BINDING_ERROR = const(0x0111)
-ALLOCATE_REQUEST = const(0x0003)
-ALLOCATE_SUCCESS = const(0x0103)
-ALLOCATE_ERROR = const(0x0113)
-REFRESH_REQUEST = const(0x0004)
-REFRESH_SUCCESS = const(0x0104)
-REFRESH_ERROR = const(0x0114)
-SEND_INDICATION = const(0x0016)
-DATA_INDICATION = const(0x0017)
-CREATE_PERMISSION_REQUEST = const(0x0008)
-CREATE_PERMISSION_SUCCESS = const(0x0108)
-CREATE_PERMISSION_ERROR = const(0x0118)
-CHANNEL_BIND_REQUEST = const(0x0009)
-CHANNEL_BIND_SUCCESS = const(0x0109)
-CHANNEL_BIND_ERROR = const(0x0119)
 
-# Attributes: RFC 8489 §18.3, RFC 8445 §16.1, RFC 8656 §18.
+# Attributes: RFC 8489 §18.3, RFC 8445 §16.1 (TURN's are in ice.turn).
 MAPPED_ADDRESS = const(0x0001)
 USERNAME = const(0x0006)
 MESSAGE_INTEGRITY = const(0x0008)
 ERROR_CODE = const(0x0009)
 UNKNOWN_ATTRIBUTES = const(0x000A)
-CHANNEL_NUMBER = const(0x000C)
-LIFETIME = const(0x000D)
-XOR_PEER_ADDRESS = const(0x0012)
-DATA_ATTR = const(0x0013)
 REALM = const(0x0014)
 NONCE = const(0x0015)
-XOR_RELAYED_ADDRESS = const(0x0016)
-REQUESTED_ADDRESS_FAMILY = const(0x0017)
-EVEN_PORT = const(0x0018)
-REQUESTED_TRANSPORT = const(0x0019)
-DONT_FRAGMENT = const(0x001A)
 MESSAGE_INTEGRITY_SHA256 = const(0x001C)
 PASSWORD_ALGORITHM = const(0x001D)
 USERHASH = const(0x001E)
 XOR_MAPPED_ADDRESS = const(0x0020)
-RESERVATION_TOKEN = const(0x0022)
 PRIORITY = const(0x0024)
 USE_CANDIDATE = const(0x0025)
 PASSWORD_ALGORITHMS = const(0x8002)
@@ -93,20 +63,16 @@ ICE_CONTROLLING = const(0x802A)
 # Comprehension-required attributes (below 0x8000) this codec understands;
 # any other one in a request calls for a 420 (RFC 8489 §6.3.1.1).
 KNOWN_REQUIRED = (
-    MAPPED_ADDRESS, USERNAME, MESSAGE_INTEGRITY, ERROR_CODE, UNKNOWN_ATTRIBUTES,
-    CHANNEL_NUMBER, LIFETIME, XOR_PEER_ADDRESS, DATA_ATTR, REALM, NONCE,
-    XOR_RELAYED_ADDRESS, REQUESTED_ADDRESS_FAMILY, EVEN_PORT, REQUESTED_TRANSPORT,
-    DONT_FRAGMENT, MESSAGE_INTEGRITY_SHA256, PASSWORD_ALGORITHM, USERHASH,
-    XOR_MAPPED_ADDRESS, RESERVATION_TOKEN, PRIORITY, USE_CANDIDATE,
+    MAPPED_ADDRESS, USERNAME, MESSAGE_INTEGRITY, ERROR_CODE, UNKNOWN_ATTRIBUTES, REALM, NONCE,
+    MESSAGE_INTEGRITY_SHA256, PASSWORD_ALGORITHM, USERHASH, XOR_MAPPED_ADDRESS, PRIORITY, USE_CANDIDATE,
+    # RFC 8656 §18: CHANNEL-NUMBER, LIFETIME, XOR-PEER-ADDRESS, DATA, XOR-RELAYED-ADDRESS,
+    # REQUESTED-ADDRESS-FAMILY, EVEN-PORT, REQUESTED-TRANSPORT, DONT-FRAGMENT, RESERVATION-TOKEN
+    0x000C, 0x000D, 0x0012, 0x0013, 0x0016, 0x0017, 0x0018, 0x0019, 0x001A, 0x0022,
 )
 
 FAMILY_IPV4 = const(0x01)
 FAMILY_IPV6 = const(0x02)
-TRANSPORT_UDP = const(17)
-TRANSPORT_TCP = const(6)
 
-CHANNEL_MIN = const(0x4000)  # RFC 8656 §12: channel numbers 0x4000-0x4FFF
-CHANNEL_MAX = const(0x4FFF)
 
 
 def message_type(method, cls):
@@ -478,18 +444,6 @@ class Writer:
         for i in range(len(types)):
             struct.pack_into(">H", self.buf, at + 2 * i, types[i])
 
-    def add_requested_transport(self, protocol=TRANSPORT_UDP):
-        """RFC 8656 §18.10: protocol number then three reserved bytes."""
-        self.add_u32(REQUESTED_TRANSPORT, protocol << 24)
-
-    def add_requested_family(self, family):
-        """RFC 8656 §18.6: 0x01 IPv4 or 0x02 IPv6, then three reserved bytes."""
-        self.add_u32(REQUESTED_ADDRESS_FAMILY, family << 24)
-
-    def add_channel_number(self, channel):
-        """RFC 8656 §18.1: channel number then two reserved bytes."""
-        self.add_u32(CHANNEL_NUMBER, channel << 16)
-
     def _sign(self, attr_type, mac_len, algorithm, key):
         at = self._open(attr_type, mac_len)  # header length now covers it
         self.buf[at : at + mac_len] = digest.stun_mac(algorithm, key, self.buf, at - 4)
@@ -506,59 +460,3 @@ class Writer:
         """FINGERPRINT, CRC-32 of everything so far XOR 0x5354554e (§14.7)."""
         at = self._open(FINGERPRINT, 4)
         digest.fingerprint_into(self.buf, at - 4, self.buf, at)
-
-
-# ---- ChannelData (RFC 8656 §12.4) -------------------------------------------
-
-
-def is_channel_data(data):
-    """RFC 7983: a first byte of 64-79 marks a TURN ChannelData frame."""
-    return len(data) >= 4 and 0x40 <= data[0] <= 0x4F
-
-
-def parse_channel_data(data):
-    """(channel, payload view) of one ChannelData frame.
-
-    Over UDP the frame may carry up to 3 bytes of padding (RFC 8656 §12.5)."""
-    size = len(data)
-    if size < 4:
-        raise StunError("ChannelData shorter than its 4-byte header")
-    channel = _u16(data, 0)
-    if channel < CHANNEL_MIN or channel > CHANNEL_MAX:
-        raise StunError("channel number 0x%04x is outside 0x4000-0x4FFF" % channel)
-    length = _u16(data, 2)
-    if 4 + length > size or size > 4 + ((length + 3) & ~3):
-        raise StunError("ChannelData length %d does not match a %d-byte frame" % (length, size))
-    return channel, memoryview(data)[4 : 4 + length]
-
-
-def write_channel_data(buf, channel, payload, pad=False):
-    """Frame `payload` for `channel` into `buf`; returns the frame length.
-    `pad` rounds up to 4 bytes, as TURN over TCP requires (RFC 8656 §12.5)."""
-    if channel < CHANNEL_MIN or channel > CHANNEL_MAX:
-        raise ValueError("channel number must be 0x4000-0x4FFF")
-    length = len(payload)
-    end = 4 + length
-    total = (end + 3) & ~3 if pad else end
-    if total > len(buf) or length > 0xFFFF:
-        raise ValueError("ChannelData frame does not fit its buffer")
-    struct.pack_into(">HH", buf, 0, channel, length)
-    buf[4:end] = payload
-    for i in range(end, total):
-        buf[i] = 0
-    return total
-
-
-def frame_length(head):
-    """Bytes in the frame that starts with `head` (at least 4 bytes) on a
-    stream transport (RFC 8656 §12.5): a STUN message or padded ChannelData."""
-    if len(head) < 4:
-        raise StunError("need 4 bytes to size a frame")
-    length = _u16(head, 2)
-    if head[0] < 0x40:
-        if head[0] & 0xC0 or length & 3:
-            raise StunError("not a STUN message header")
-        return HEADER_SIZE + length
-    if head[0] <= 0x4F:
-        return (4 + length + 3) & ~3
-    raise StunError("stream frame is neither STUN nor ChannelData")

@@ -12,10 +12,51 @@ permission per peer address (§9) and a channel per peer once asked (§12),
 and deallocates on close.
 """
 
+import struct
+
 from ice import digest, stun
 from ice.compat import const, ticks_add, ticks_diff
 from ice.compat import ticks_earliest as _earliest
 from ice.transaction import Transactions
+
+# Methods (RFC 8656 §17) and their message types (methods below 0x10 need
+# no bit shuffling, RFC 8489 §5).
+ALLOCATE = const(0x003)
+REFRESH = const(0x004)
+SEND = const(0x006)
+DATA = const(0x007)
+CREATE_PERMISSION = const(0x008)
+CHANNEL_BIND = const(0x009)
+ALLOCATE_REQUEST = const(0x0003)
+ALLOCATE_SUCCESS = const(0x0103)
+ALLOCATE_ERROR = const(0x0113)
+REFRESH_REQUEST = const(0x0004)
+REFRESH_SUCCESS = const(0x0104)
+REFRESH_ERROR = const(0x0114)
+SEND_INDICATION = const(0x0016)
+DATA_INDICATION = const(0x0017)
+CREATE_PERMISSION_REQUEST = const(0x0008)
+CREATE_PERMISSION_SUCCESS = const(0x0108)
+CREATE_PERMISSION_ERROR = const(0x0118)
+CHANNEL_BIND_REQUEST = const(0x0009)
+CHANNEL_BIND_SUCCESS = const(0x0109)
+CHANNEL_BIND_ERROR = const(0x0119)
+
+# Attributes (RFC 8656 §18) and their values.
+CHANNEL_NUMBER = const(0x000C)
+LIFETIME = const(0x000D)
+XOR_PEER_ADDRESS = const(0x0012)
+DATA_ATTR = const(0x0013)
+XOR_RELAYED_ADDRESS = const(0x0016)
+REQUESTED_ADDRESS_FAMILY = const(0x0017)
+EVEN_PORT = const(0x0018)
+REQUESTED_TRANSPORT = const(0x0019)
+DONT_FRAGMENT = const(0x001A)
+RESERVATION_TOKEN = const(0x0022)
+TRANSPORT_UDP = const(17)
+TRANSPORT_TCP = const(6)
+CHANNEL_MIN = const(0x4000)  # RFC 8656 §12: channel numbers 0x4000-0x4FFF
+CHANNEL_MAX = const(0x4FFF)
 
 # Allocation states.
 ALLOCATING = "allocating"
@@ -28,8 +69,8 @@ _ALLOCATE = const(1)
 _REFRESH = const(2)
 _PERMISSION = const(3)
 _CHANNEL = const(4)
-_REQUEST_TYPE = {_ALLOCATE: stun.ALLOCATE_REQUEST, _REFRESH: stun.REFRESH_REQUEST,
-               _PERMISSION: stun.CREATE_PERMISSION_REQUEST, _CHANNEL: stun.CHANNEL_BIND_REQUEST}
+_REQUEST_TYPE = {_ALLOCATE: ALLOCATE_REQUEST, _REFRESH: REFRESH_REQUEST,
+               _PERMISSION: CREATE_PERMISSION_REQUEST, _CHANNEL: CHANNEL_BIND_REQUEST}
 
 # Peer entry states.
 _IDLE = const(0)
@@ -199,17 +240,17 @@ class TurnClient:
         unauthenticated input is counted and dropped."""
         self._now = now_ms
         try:
-            if stun.is_channel_data(data):
-                number, payload = stun.parse_channel_data(data)
+            if is_channel_data(data):
+                number, payload = parse_channel_data(data)
                 for peer in self._peers:
                     if peer.channel == number and peer.channel_state == _OK:
                         return peer.ip, peer.port, payload
                 self.counters["unmatched"] += 1
                 return None
             msg = self._msg.parse(data)
-            if msg.type == stun.DATA_INDICATION:
-                peer = msg.xor_address(stun.XOR_PEER_ADDRESS)
-                payload = msg.get(stun.DATA_ATTR)
+            if msg.type == DATA_INDICATION:
+                peer = msg.xor_address(XOR_PEER_ADDRESS)
+                payload = msg.get(DATA_ATTR)
                 if peer is None or payload is None:
                     self.counters["malformed"] += 1
                     return None
@@ -237,7 +278,7 @@ class TurnClient:
         if peer is None or peer.channel:
             return
         numbers = [p.channel for p in self._peers if p.channel]
-        number = stun.CHANNEL_MIN
+        number = CHANNEL_MIN
         while number in numbers:
             number += 1
         peer.channel = number
@@ -260,15 +301,15 @@ class TurnClient:
             raise TurnError("%d bytes is more than this TURN client's data_size (%d)" % (len(payload), self.data_size))
         for peer in self._peers:
             if peer.channel_state == _OK and peer.port == peer_port and peer.ip == peer_ip:
-                size = stun.write_channel_data(self._data, peer.channel, payload, self.transport == "tcp")
+                size = write_channel_data(self._data, peer.channel, payload, self.transport == "tcp")
                 return memoryview(self._data)[:size]
         if self.permit(peer_ip) is None:
             self.counters["no_permission"] += 1
             return None
         w = self._data_writer
-        w.start(stun.SEND_INDICATION, stun.new_txid())
-        w.add_xor_address(stun.XOR_PEER_ADDRESS, peer_ip, peer_port)
-        w.add_bytes(stun.DATA_ATTR, payload)
+        w.start(SEND_INDICATION, stun.new_txid())
+        w.add_xor_address(XOR_PEER_ADDRESS, peer_ip, peer_port)
+        w.add_bytes(DATA_ATTR, payload)
         return w.view()
 
     def successor(self):
@@ -341,19 +382,19 @@ class TurnClient:
         w = self._control[slot]
         w.start(_REQUEST_TYPE[t.kind], t.txid)
         if t.kind == _ALLOCATE:
-            w.add_requested_transport(stun.TRANSPORT_UDP)
+            w.add_u32(REQUESTED_TRANSPORT, TRANSPORT_UDP << 24)  # §18.10: then three reserved bytes
             if self._family != stun.FAMILY_IPV4:
-                w.add_requested_family(self._family)
+                w.add_u32(REQUESTED_ADDRESS_FAMILY, self._family << 24)  # §18.6
             if self._lifetime_s:
-                w.add_u32(stun.LIFETIME, self._lifetime_s)
+                w.add_u32(LIFETIME, self._lifetime_s)
         elif t.kind == _REFRESH:
             if t.value >= 0:
-                w.add_u32(stun.LIFETIME, t.value)
+                w.add_u32(LIFETIME, t.value)
         else:
             peer = t.subject
             if t.kind == _CHANNEL:
-                w.add_channel_number(peer.channel)
-            w.add_xor_address(stun.XOR_PEER_ADDRESS, peer.ip, peer.port)
+                w.add_u32(CHANNEL_NUMBER, peer.channel << 16)  # §18.1: then two reserved bytes
+            w.add_xor_address(XOR_PEER_ADDRESS, peer.ip, peer.port)
         if self._software:
             w.add_bytes(stun.SOFTWARE, self._software)
         if self._nonce is not None:
@@ -379,9 +420,9 @@ class TurnClient:
         if kind == _ALLOCATE:
             # Decode before closing the transaction: a malformed attribute
             # raises StunError and the response is dropped like any other.
-            relayed = msg.xor_address(stun.XOR_RELAYED_ADDRESS)
+            relayed = msg.xor_address(XOR_RELAYED_ADDRESS)
             mapped = msg.xor_mapped_address()
-            lifetime = msg.get_u32(stun.LIFETIME)
+            lifetime = msg.get_u32(LIFETIME)
         peer = t.subject
         asked = t.value
         self._txs.close(t)
@@ -403,7 +444,7 @@ class TurnClient:
                         self._request(_CHANNEL, peer)
         elif kind == _REFRESH:
             if asked != 0:
-                self.lifetime_s = msg.get_u32(stun.LIFETIME) or self.lifetime_s
+                self.lifetime_s = msg.get_u32(LIFETIME) or self.lifetime_s
                 self._refresh_at = ticks_add(now, self._refresh_interval())
                 self.counters["refreshes"] += 1
         elif kind == _PERMISSION:
@@ -486,3 +527,59 @@ class TurnClient:
 
 _KIND_NAMES = {_ALLOCATE: "Allocate", _REFRESH: "Refresh", _PERMISSION: "CreatePermission",
                _CHANNEL: "ChannelBind"}
+
+
+# ---- ChannelData (RFC 8656 §12.4) -------------------------------------------
+
+
+def is_channel_data(data):
+    """RFC 7983: a first byte of 64-79 marks a TURN ChannelData frame."""
+    return len(data) >= 4 and 0x40 <= data[0] <= 0x4F
+
+
+def parse_channel_data(data):
+    """(channel, payload view) of one ChannelData frame.
+
+    Over UDP the frame may carry up to 3 bytes of padding (RFC 8656 §12.5)."""
+    size = len(data)
+    if size < 4:
+        raise stun.StunError("ChannelData shorter than its 4-byte header")
+    channel = (data[0] << 8) | data[1]
+    if channel < CHANNEL_MIN or channel > CHANNEL_MAX:
+        raise stun.StunError("channel number 0x%04x is outside 0x4000-0x4FFF" % channel)
+    length = (data[2] << 8) | data[3]
+    if 4 + length > size or size > 4 + ((length + 3) & ~3):
+        raise stun.StunError("ChannelData length %d does not match a %d-byte frame" % (length, size))
+    return channel, memoryview(data)[4 : 4 + length]
+
+
+def write_channel_data(buf, channel, payload, pad=False):
+    """Frame `payload` for `channel` into `buf`; returns the frame length.
+    `pad` rounds up to 4 bytes, as TURN over TCP requires (RFC 8656 §12.5)."""
+    if channel < CHANNEL_MIN or channel > CHANNEL_MAX:
+        raise ValueError("channel number must be 0x4000-0x4FFF")
+    length = len(payload)
+    end = 4 + length
+    total = (end + 3) & ~3 if pad else end
+    if total > len(buf) or length > 0xFFFF:
+        raise ValueError("ChannelData frame does not fit its buffer")
+    struct.pack_into(">HH", buf, 0, channel, length)
+    buf[4:end] = payload
+    for i in range(end, total):
+        buf[i] = 0
+    return total
+
+
+def frame_length(head):
+    """Bytes in the frame that starts with `head` (at least 4 bytes) on a
+    stream transport (RFC 8656 §12.5): a STUN message or padded ChannelData."""
+    if len(head) < 4:
+        raise stun.StunError("need 4 bytes to size a frame")
+    length = (head[2] << 8) | head[3]
+    if head[0] < 0x40:
+        if head[0] & 0xC0 or length & 3:
+            raise stun.StunError("not a STUN message header")
+        return stun.HEADER_SIZE + length
+    if head[0] <= 0x4F:
+        return (4 + length + 3) & ~3
+    raise stun.StunError("stream frame is neither STUN nor ChannelData")
