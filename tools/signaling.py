@@ -5,7 +5,10 @@
 Two transports feed the same rooms: one JSON object per line over TCP (devices,
 the CPython viewer) and one JSON object per WebSocket text message on
 `GET /ws` of the HTTP port (browsers). The HTTP port also serves `--static DIR`.
-CPython 3.11+, stdlib only; `serve()` runs it inside another event loop.
+CPython 3.11+ with the `websockets` package, whose asyncio server runs the HTTP
+port: it parses requests, does the RFC 6455 handshake, framing and closing,
+and our `process_request` hook answers every plain HTTP request (static files,
+refusals). `serve()` runs it all inside another event loop.
 
 Rules beyond the protocol table:
 - `bye` (with or without `to`) is forwarded when it has a `to`, then the sender
@@ -14,8 +17,9 @@ Rules beyond the protocol table:
   (join, joined, peer-joined, peer-left, error) are never forwarded, so a peer
   cannot forge them. A client-supplied `from` is overwritten.
 - Every refusal is an `error` and the connection stays open, except on caps of
-  total connections (the error, then close) and WebSocket protocol violations
-  (a close frame, RFC 6455 section 7.1.7).
+  total connections (the error, then close), WebSocket protocol violations
+  (websockets fails the connection with a close frame, RFC 6455 section 7.1.7)
+  and WebSocket messages over 128 KiB (websockets closes with 1009).
 - Limits: 64 KiB per line or message (also after `from` is added), nesting
   depth 8, 64 rooms, 16 peers a room, 256 sockets; a peer that leaves 1 MiB
   of our writes unread is disconnected.
@@ -25,14 +29,18 @@ Rules beyond the protocol table:
 
 import argparse
 import asyncio
-import base64
-import hashlib
+import http
 import json
 import os
 import secrets
-import struct
 import sys
 import urllib.parse
+
+from websockets.asyncio.server import ServerConnection, broadcast
+from websockets.asyncio.server import serve as ws_serve
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Response
 
 MAX_MESSAGE = 64 * 1024  # bytes of one line or one WebSocket message
 MAX_ROOMS = 64
@@ -41,14 +49,15 @@ MAX_CONNECTIONS = 256  # TCP and HTTP/WebSocket together
 MAX_ROOM_NAME = 64
 MAX_DEPTH = 8  # nesting of a message; protocol messages need 3, boards have small heaps
 MAX_SEND_BUFFER = 1024 * 1024  # a peer that does not read this much is dropped
-MAX_HEADERS = 16 * 1024
-HTTP_TIMEOUT = 10.0
+MAX_HEADERS = 16 * 1024  # request line and headers; see _head_size()
+# websockets buffers a whole message before we see it: up to this size the
+# client gets our "message too long" error, beyond it the library closes with
+# 1009 (RFC 6455 section 7.4.1).
+WS_MAX_SIZE = 2 * MAX_MESSAGE
+HTTP_TIMEOUT = 10.0  # to send a request and receive our answer (websockets' open_timeout)
 CLOSE_TIMEOUT = 2.0
 ROLES = ("camera", "viewer")
 SERVER_TYPES = ("join", "joined", "peer-joined", "peer-left", "error")
-
-WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 section 1.3
-_OP_CONT, _OP_TEXT, _OP_BINARY, _OP_CLOSE, _OP_PING, _OP_PONG = 0, 1, 2, 8, 9, 10
 
 CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",
@@ -59,9 +68,6 @@ CONTENT_TYPES = {
     ".jpeg": "image/jpeg",
     ".json": "application/json",
 }
-_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
-            426: "Upgrade Required", 431: "Request Header Fields Too Large",
-            503: "Service Unavailable"}
 
 
 def log(text):
@@ -94,7 +100,8 @@ def _depth(value, limit):
 
 
 class Peer:
-    """One joined-or-joinable client connection; `kind` is "tcp" or "ws"."""
+    """One joined-or-joinable client connection; `kind` is "tcp" or "ws".
+    `writer` is an asyncio StreamWriter (TCP) or a websockets ServerConnection."""
 
     kind = "?"
 
@@ -103,7 +110,7 @@ class Peer:
         self.id = None
         self.room = None
         self.role = None
-        self.closed = False  # aborted, or (WebSocket) our close frame is out
+        self.closed = False  # aborted
 
     def send(self, msg):
         self.send_raw(encode(msg))
@@ -137,17 +144,9 @@ class WsPeer(Peer):
     kind = "ws"
 
     def _write(self, data):
-        self.writer.write(ws_frame(_OP_TEXT, data))
-
-    def pong(self, payload):
-        if self._writable():
-            self.writer.write(ws_frame(_OP_PONG, payload))  # same application data (5.5.2)
-
-    def send_close(self, code, reason=""):
-        if self._writable():
-            payload = b"" if code is None else struct.pack(">H", code) + reason.encode()[:123]
-            self.writer.write(ws_frame(_OP_CLOSE, payload))
-        self.closed = True  # nothing may follow a close frame (RFC 6455 section 5.5.1)
+        # The library's synchronous send (the Hub does not await); it skips a
+        # connection that is already closing. `data` is valid UTF-8 (encode()).
+        broadcast((self.writer,), data, text=True)
 
 
 class Hub:
@@ -281,156 +280,21 @@ async def read_lines(reader, limit=MAX_MESSAGE):
                 yield None
 
 
-# -- WebSocket (RFC 6455) -------------------------------------------------------
+# -- HTTP and WebSocket (websockets) --------------------------------------------
 
-def ws_accept(key):
-    """Sec-WebSocket-Accept for a Sec-WebSocket-Key (RFC 6455 section 4.2.2)."""
-    return base64.b64encode(hashlib.sha1(key.encode() + WS_GUID).digest()).decode()
-
-
-def ws_frame(opcode, payload):
-    """One final, unmasked frame (RFC 6455 sections 5.2; servers never mask, 5.1)."""
-    n = len(payload)
-    if n < 126:
-        return struct.pack(">BB", 0x80 | opcode, n) + payload
-    if n < 65536:
-        return struct.pack(">BBH", 0x80 | opcode, 126, n) + payload
-    return struct.pack(">BBQ", 0x80 | opcode, 127, n) + payload
+def _response(status, body, content_type="text/plain; charset=utf-8", extra=()):
+    """A whole HTTP response for websockets to send; it closes the connection after it."""
+    status = http.HTTPStatus(status)
+    headers = Headers([("Content-Type", content_type), ("Content-Length", str(len(body))),
+                       ("Connection", "close"), ("Cache-Control", "no-cache"), *extra])
+    return Response(status.value, status.phrase, headers, body)
 
 
-def ws_unmask(data, key):
-    """XOR with the repeating 4-byte key (RFC 6455 section 5.3); its own inverse."""
-    n = len(data)
-    stream = (key * (n // 4 + 1))[:n]
-    return (int.from_bytes(data, "big") ^ int.from_bytes(stream, "big")).to_bytes(n, "big")
-
-
-def _valid_close_code(code):
-    # RFC 6455 section 7.4: 1004-1006 and 1015 are never sent; 1016-2999 are reserved.
-    return 1000 <= code <= 1014 and code not in (1004, 1005, 1006) or 3000 <= code <= 4999
-
-
-class WsFail(Exception):
-    """Fail the WebSocket connection with a close code (RFC 6455 section 7.1.7)."""
-
-    def __init__(self, code, reason):
-        super().__init__(reason)
-        self.code = code
-        self.reason = reason
-
-
-async def ws_messages(reader, peer, limit=MAX_MESSAGE):
-    """Yield (opcode, payload) per complete data message: payload is None when it
-    was longer than `limit` (and discarded). Control frames are answered here.
-    Returns after a close frame; raises WsFail on a protocol violation."""
-    parts, size, opcode = [], 0, None  # opcode of the message being reassembled
-    while True:
-        b0, b1 = await reader.readexactly(2)
-        fin, frame_op, length = b0 & 0x80, b0 & 0x0F, b1 & 0x7F
-        if b0 & 0x70:
-            raise WsFail(1002, "reserved bits set")  # no extension was negotiated (5.2)
-        if not b1 & 0x80:
-            raise WsFail(1002, "client frames must be masked")  # 5.1
-        if length == 126:
-            (length,) = struct.unpack(">H", await reader.readexactly(2))
-        elif length == 127:
-            (length,) = struct.unpack(">Q", await reader.readexactly(8))
-            if length >> 63:
-                raise WsFail(1002, "bad frame length")  # most significant bit must be 0 (5.2)
-        key = await reader.readexactly(4)
-        if frame_op >= 8:  # control frames: short and unfragmented, may interleave (5.5, 5.4)
-            if not fin or length > 125:
-                raise WsFail(1002, "bad control frame")
-            payload = ws_unmask(await reader.readexactly(length), key)
-            if frame_op == _OP_CLOSE:
-                await _ws_answer_close(peer, payload)
-                return
-            if frame_op == _OP_PING:
-                peer.pong(payload)
-            elif frame_op != _OP_PONG:  # an unsolicited pong is ignored (5.5.3)
-                raise WsFail(1002, "unknown opcode")
-            continue
-        if frame_op == _OP_CONT:
-            if opcode is None:
-                raise WsFail(1002, "continuation outside a message")  # 5.4
-        elif frame_op in (_OP_TEXT, _OP_BINARY):
-            if opcode is not None:
-                raise WsFail(1002, "new message inside a fragmented one")  # 5.4
-            opcode, parts, size = frame_op, [], 0
-        else:
-            raise WsFail(1002, "unknown opcode")  # reserved opcodes (5.2)
-        size += length
-        if size > limit or opcode == _OP_BINARY:
-            parts = []
-            while length:  # discard without buffering
-                length -= len(await reader.readexactly(min(length, 65536)))
-        else:
-            parts.append(ws_unmask(await reader.readexactly(length), key))
-        if fin:
-            yield opcode, (b"".join(parts) if size <= limit else None)
-            opcode, parts = None, []
-
-
-async def _ws_answer_close(peer, payload):
-    """Echo a close frame's status code (RFC 6455 sections 5.5.1, 7.4)."""
-    if len(payload) == 1:
-        raise WsFail(1002, "bad close frame")
-    if payload:
-        (code,) = struct.unpack(">H", payload[:2])
-        if not _valid_close_code(code):
-            raise WsFail(1002, "bad close code")
-        try:
-            payload[2:].decode("utf-8")
-        except UnicodeDecodeError:
-            raise WsFail(1007, "close reason is not UTF-8") from None
-        peer.send_close(code)
-    else:
-        peer.send_close(None)
-
-
-# -- HTTP ---------------------------------------------------------------------
-
-class HttpError(Exception):
-    def __init__(self, status, text, headers=()):
-        super().__init__(text)
-        self.status = status
-        self.text = text
-        self.headers = headers
-
-
-async def read_request(reader):
-    """(method, target, version, headers) of one HTTP/1.1 request head."""
-    try:
-        head = await reader.readuntil(b"\r\n\r\n")
-    except asyncio.LimitOverrunError:
-        raise HttpError(431, "request head too large") from None
-    try:
-        lines = head.decode("latin-1").split("\r\n")[:-2]
-        method, target, version = lines[0].split(" ")
-    except ValueError:
-        raise HttpError(400, "bad request line") from None
-    if not version.startswith("HTTP/1."):
-        raise HttpError(400, "HTTP/1.x only")
-    headers = {}
-    for line in lines[1:]:
-        name, sep, value = line.partition(":")
-        if not sep or not name or name != name.strip():
-            raise HttpError(400, "bad header line")
-        name, value = name.lower(), value.strip()
-        headers[name] = headers[name] + ", " + value if name in headers else value
-    return method, target, version, headers
-
-
-def _tokens(value):
-    return {t.strip().lower() for t in value.split(",")}
-
-
-def http_response(status, body=b"", content_type="text/plain; charset=utf-8", headers=()):
-    lines = ["HTTP/1.1 %d %s" % (status, _REASONS.get(status, "")),
-             "Content-Type: " + content_type, "Content-Length: %d" % len(body),
-             "Connection: close", "X-Content-Type-Options: nosniff", "Cache-Control: no-cache"]
-    lines.extend(headers)
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+def _head_size(request):
+    """Roughly the bytes of a request's head, CRLFs included. (While reading it,
+    websockets holds at most 128 header lines of 8 KiB: its own cap.)"""
+    size = len(request.method) + len(request.path) + len(request.protocol) + 4
+    return size + sum(len(k) + len(v) + 4 for k, v in request.headers.raw_items()) + 2
 
 
 def static_path(root, url_path):
@@ -464,24 +328,64 @@ class SignalingServer:
         self.open = 0  # admitted sockets: TCP, HTTP and WebSocket
         self.peers = set()
         self.tcp_port = self.http_port = None
-        self._servers = []
+        self._servers = []  # the TCP listener
+        self._ws = None  # the websockets server on the HTTP port
+        self._http = {}  # its connections -> admitted under the cap
+        self._closing = False
         self._tasks = set()
         self._writers = set()
 
     async def start(self, host, tcp_port, http_port):
         tcp = await asyncio.start_server(self._tcp_client, host, tcp_port)
         self._servers.append(tcp)
-        http = await asyncio.start_server(self._http_client, host, http_port, limit=MAX_HEADERS)
-        self._servers.append(http)
         self.tcp_port = tcp.sockets[0].getsockname()[1]
-        self.http_port = http.sockets[0].getsockname()[1]
+        owner = self
+
+        class Connection(ServerConnection):
+            """Counts each socket under the cap from the moment it is accepted."""
+
+            cutoff = None
+
+            def connection_made(self, transport):
+                super().connection_made(transport)
+                owner._http_made(self)
+
+            def data_received(self, data):
+                super().data_received(data)
+                # After the peer's close frame or a protocol error, our close
+                # frame and FIN are out and websockets waits for the peer's FIN
+                # with no deadline (it has one only when we start the close):
+                # give the peer CLOSE_TIMEOUT (RFC 6455 section 7.1.1).
+                if self.cutoff is None and self.protocol.close_expected():
+                    self.cutoff = self.loop.call_later(CLOSE_TIMEOUT, self.transport.abort)
+
+            def connection_lost(self, exc):
+                owner._http_lost(self)
+                if self.cutoff is not None:
+                    self.cutoff.cancel()
+                super().connection_lost(exc)
+
+        self._ws = await ws_serve(
+            self._websocket, host, http_port, create_connection=Connection,
+            process_request=self._process_request, process_response=_nosniff,
+            server_header=None,
+            compression=None,  # no extension: RSV bits stay an error (RFC 6455 section 5.2)
+            ping_interval=None,  # no keepalive pings, as on the TCP side
+            open_timeout=HTTP_TIMEOUT, close_timeout=CLOSE_TIMEOUT,
+            max_size=WS_MAX_SIZE, max_queue=4)
+        self.http_port = self._ws.sockets[0].getsockname()[1]
 
     async def close(self):
+        self._closing = True
         for server in self._servers:
             server.close()
-        for peer in list(self.peers):
-            if isinstance(peer, WsPeer):
-                peer.send_close(1001)  # going away (7.4.1)
+        if self._ws is not None:
+            # websockets sends 1001 (going away, RFC 6455 section 7.4.1) to
+            # WebSocket peers; a socket that sent no request yet is cut.
+            self._ws.close()
+            for conn in list(self._http):
+                if conn.request is None:
+                    conn.transport.abort()
         # Closing each socket ends its handler at its next read. (Cancelling
         # them instead makes 3.11's stream callback log a CancelledError.)
         for writer in list(self._writers):
@@ -493,14 +397,20 @@ class SignalingServer:
                 task.cancel()
         for server in self._servers:
             await server.wait_closed()
+        if self._ws is not None:
+            await self._ws.wait_closed()
 
     def _accept(self, writer):
-        """Track this handler; True when the socket fits under the cap."""
+        """Track this TCP handler; True when the socket fits under the cap."""
         task = asyncio.current_task()
+        assert task is not None  # a stream callback runs as a task
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         self._writers.add(writer)
         task.add_done_callback(lambda _: self._writers.discard(writer))
+        return self._admit()
+
+    def _admit(self):
         if self.open >= self.max_connections:
             return False
         self.open += 1
@@ -535,91 +445,92 @@ class SignalingServer:
             self.open -= admitted
             writer.close()
 
-    async def _http_client(self, reader, writer):
-        admitted = self._accept(writer)
-        try:
-            try:
-                timeout = HTTP_TIMEOUT if admitted else CLOSE_TIMEOUT
-                method, target, _, headers = await asyncio.wait_for(read_request(reader), timeout)
-                path = urllib.parse.urlsplit(target).path
-                if not path.startswith("/"):
-                    raise HttpError(400, "bad request target")
-                if path == "/ws":
-                    await self._websocket(reader, writer, method, headers, admitted)
-                elif not admitted:
-                    raise HttpError(503, "server full")
-                else:
-                    self._static(writer, method, path)
-            except HttpError as e:
-                body = (e.text + "\n").encode()
-                writer.write(http_response(e.status, body, headers=e.headers) + body)
-            await writer.drain()
-        except (asyncio.TimeoutError, asyncio.IncompleteReadError, ConnectionError, OSError):
-            pass
-        finally:
-            self.open -= admitted
-            writer.close()
+    def _http_made(self, conn):
+        if self._closing:
+            conn.transport.abort()  # accepted while close() ran
+            return
+        admitted = self._admit()
+        self._http[conn] = admitted
+        if not admitted:  # over the cap: less time to say what it wants
+            conn.loop.call_later(CLOSE_TIMEOUT, _cut_if_silent, conn)
 
-    def _static(self, writer, method, path):
-        if method not in ("GET", "HEAD"):
-            raise HttpError(405, "method not allowed", ("Allow: GET, HEAD",))
-        full = static_path(self.static_dir, path) if self.static_dir else None
-        if full is None:
-            raise HttpError(404, "not found")
-        with open(full, "rb") as f:
-            body = f.read()
-        ext = os.path.splitext(full)[1].lower()
-        head = http_response(200, body, CONTENT_TYPES.get(ext, "application/octet-stream"))
-        writer.write(head if method == "HEAD" else head + body)
+    def _http_lost(self, conn):
+        if self._http.pop(conn, False):
+            self.open -= 1
 
-    async def _websocket(self, reader, writer, method, headers, admitted):
-        # The opening handshake (RFC 6455 section 4.2.1); anything else is refused (4.2.2).
-        if method != "GET":
-            raise HttpError(405, "method not allowed", ("Allow: GET",))
-        key = headers.get("sec-websocket-key", "")
+    def _process_request(self, conn, request):
+        """Answer a plain HTTP request; None lets websockets do the WebSocket handshake."""
+        if _head_size(request) > MAX_HEADERS:
+            return _response(431, b"request head too large\n")
         try:
-            key_ok = len(base64.b64decode(key, validate=True)) == 16
+            path = urllib.parse.urlsplit(request.path).path
         except ValueError:
-            key_ok = False
-        if ("websocket" not in _tokens(headers.get("upgrade", ""))
-                or "upgrade" not in _tokens(headers.get("connection", ""))
-                or "host" not in headers or not key_ok):
-            raise HttpError(400, "not a WebSocket handshake")
-        if headers.get("sec-websocket-version") != "13":
-            raise HttpError(426, "WebSocket version 13 only", ("Sec-WebSocket-Version: 13",))  # 4.4
-        writer.write(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                      "Sec-WebSocket-Accept: %s\r\n\r\n" % ws_accept(key)).encode())
-        peer = WsPeer(writer)
-        if not admitted:  # a browser sees no HTTP status, so refuse inside the socket
+            path = ""
+        if not path.startswith("/"):
+            return _response(400, b"bad request target\n")
+        if path == "/ws":
+            # websockets checks the handshake (RFC 6455 section 4.2.1) and
+            # refuses with 400, 405 or 426, but it names no version (we do,
+            # 4.4) and leaves the Host header to us.
+            if "Host" not in request.headers:
+                return _response(400, b"no Host header\n")
+            if request.method == "GET" and "Upgrade" in request.headers and \
+                    request.headers.get_all("Sec-WebSocket-Version") != ["13"]:
+                return _response(426, b"WebSocket version 13 only\n", extra=[("Sec-WebSocket-Version", "13")])
+            return None
+        if not self._http.get(conn):
+            return _response(503, b"server full\n")
+        return self._static(request.method, path)
+
+    def _static(self, method, path):
+        if method not in ("GET", "HEAD"):
+            return _response(405, b"method not allowed\n", extra=[("Allow", "GET, HEAD")])
+        full = static_path(self.static_dir, path) if self.static_dir else None
+        try:
+            if full is None:
+                raise FileNotFoundError(path)
+            with open(full, "rb") as f:
+                body = f.read()
+        except OSError:
+            return _response(404, b"not found\n")
+        ext = os.path.splitext(full)[1].lower()
+        response = _response(200, body, CONTENT_TYPES.get(ext, "application/octet-stream"))
+        if method == "HEAD":
+            response.body = b""  # Content-Length stays the file's
+        return response
+
+    async def _websocket(self, ws):
+        """One WebSocket on /ws, after websockets completed the handshake."""
+        peer = WsPeer(ws)
+        if not self._http.get(ws):  # a browser sees no HTTP status, so refuse inside the socket
             peer.send({"type": "error", "reason": "server full"})
-            peer.send_close(1013, "server full")  # try again later
-            await writer.drain()
-            writer.write_eof()
-            await _drain_until_eof(reader)
+            await ws.close(1013, "server full")  # try again later
             return
         self.peers.add(peer)
         try:
-            async for opcode, payload in ws_messages(reader, peer):
-                if opcode == _OP_BINARY:
-                    peer.send({"type": "error", "reason": "binary messages are not supported"})
-                elif payload is None:
-                    peer.send({"type": "error", "reason": "message too long"})
+            # Text arrives decoded: websockets fails a connection whose text is
+            # not UTF-8 with 1007 (RFC 6455 section 8.1), so encode() restores
+            # the bytes that were sent.
+            async for message in ws:
+                if isinstance(message, str):
+                    self.hub.handle(peer, message.encode())
                 else:
-                    try:
-                        payload.decode("utf-8")
-                    except UnicodeDecodeError:
-                        raise WsFail(1007, "text is not UTF-8") from None  # 8.1
-                    self.hub.handle(peer, payload)
-                await writer.drain()
-        except WsFail as e:
-            peer.send_close(e.code, e.reason)
+                    peer.send({"type": "error", "reason": "binary messages are not supported"})
+        except ConnectionClosed:
+            pass  # websockets has sent its close frame
         finally:
             self._gone(peer)
-        # The server ends the TCP connection first (7.1.1): FIN after the close frame.
-        await writer.drain()
-        if writer.can_write_eof():
-            writer.write_eof()
-        await _drain_until_eof(reader)
+
+
+def _nosniff(conn, request, response):
+    """Every plain HTTP answer, ours or the library's, keeps its content type."""
+    if response.status_code != 101:
+        response.headers["X-Content-Type-Options"] = "nosniff"
+
+
+def _cut_if_silent(conn):
+    if conn.request is None:
+        conn.transport.abort()
 
 
 async def _drain_until_eof(reader):
@@ -659,7 +570,7 @@ async def _main(args):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--tcp-port", type=int, default=8765, help="JSON lines (default 8765)")
     parser.add_argument("--http-port", type=int, default=8080, help="WebSocket /ws and static files (default 8080)")

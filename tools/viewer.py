@@ -20,7 +20,8 @@ Frames arrive as chunk datagrams (lib/camlink/framing.py) and are rebuilt by
 `framing.Assembler`; every second the viewer sends the camera a loss report
 (frames completed and dropped in that window).
 
-The web page (stdlib asyncio HTTP/1.1, GET only):
+The web page (the `websockets` package's server answers each request from its
+`process_request` hook, one request per connection; GET only, no WebSocket):
 
     /             HTML with inline CSS/JS: the picture (<img id="frame">) and the
                   ICE view (#ice-state, #selected, #fps, #frames, #bytes, #pairs)
@@ -90,11 +91,16 @@ or `await run_viewer(...)` (same arguments), which runs until cancelled.
 import argparse
 import asyncio
 import collections
+import http
 import json
 import signal
 import sys
 import time
 from urllib.parse import urlsplit
+
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.http11 import Response
 
 from camlink import framing
 from camlink.session import IceSignaling
@@ -102,8 +108,10 @@ from camlink.signal import SignalingClient, SignalingError
 from ice import aio
 
 _UP = ("connected", "completed")
-_MAX_HEADERS = 100
-_HTTP_IDLE_S = 30
+# A connection has this long to send its request and take our whole answer
+# (websockets' open_timeout and close_timeout; the library also caps a request
+# head at 128 lines of 8 KiB and refuses a request body).
+_HTTP_TIMEOUT_S = 10
 
 
 def _log(line):
@@ -197,7 +205,7 @@ class Viewer:
         self._client = None
         self._outbox = None
         self._server = None
-        self._http_tasks = {}  # handler task -> its StreamWriter
+        self._http_conns = set()  # open HTTP connections, cut by close()
         self._tasks = []
         self._changed = asyncio.Event()
         self._closing = False
@@ -218,7 +226,26 @@ class Viewer:
 
     async def start(self):
         """Serve the page, then meet the camera in the background."""
-        self._server = await asyncio.start_server(self._serve_http, self.http[0], self.http[1])
+        viewer = self
+
+        class Connection(ServerConnection):
+            def connection_made(self, transport):
+                super().connection_made(transport)
+                if viewer._closing:
+                    self.transport.abort()
+                else:
+                    viewer._http_conns.add(self)
+
+            def connection_lost(self, exc):
+                viewer._http_conns.discard(self)
+                super().connection_lost(exc)
+
+        # process_request answers every request, so no WebSocket handshake
+        # ever completes and _no_websocket never runs.
+        self._server = await serve(
+            _no_websocket, self.http[0], self.http[1], create_connection=Connection,
+            process_request=self._route, server_header=None, compression=None,
+            ping_interval=None, open_timeout=_HTTP_TIMEOUT_S, close_timeout=_HTTP_TIMEOUT_S)
         self.log("viewer page: %s" % self.url)
         self._tasks.append(asyncio.create_task(self._signaling_loop()))
         self._tasks.append(asyncio.create_task(self._ticker()))
@@ -243,11 +270,8 @@ class Viewer:
             self._client = None
         if self._server is not None:
             self._server.close()
-            for task, writer in list(self._http_tasks.items()):
-                writer.transport.abort()  # idle keep-alive connections too
-                task.cancel()
-            await asyncio.gather(*list(self._http_tasks), return_exceptions=True)
-            self._http_tasks.clear()
+            for conn in list(self._http_conns):
+                conn.transport.abort()  # silent connections too
             await self._server.wait_closed()
         self.signaling_state = "disconnected"
         self._closed.set()
@@ -561,77 +585,36 @@ class Viewer:
 
     # ---- HTTP ------------------------------------------------------------------------
 
-    async def _serve_http(self, reader, writer):
-        task = asyncio.current_task()
-        self._http_tasks[task] = writer
+    def _route(self, connection, request):
+        """The response to one request (websockets' process_request hook)."""
+        if request.method != "GET":
+            return _response(405, b"GET only\n", "text/plain", [("Allow", "GET")])
         try:
-            while not self._closing:
-                try:
-                    line = await asyncio.wait_for(reader.readline(), _HTTP_IDLE_S)
-                except TimeoutError:
-                    break
-                if not line:
-                    break
-                parts = line.decode("latin-1").split()
-                headers = {}
-                while len(headers) <= _MAX_HEADERS:
-                    raw = await reader.readline()
-                    if raw in (b"\r\n", b"\n", b""):
-                        break
-                    name, _, value = raw.decode("latin-1").partition(":")
-                    headers[name.strip().lower()] = value.strip()
-                else:
-                    writer.write(_response(431, b"too many headers\n", "text/plain", False))
-                    break
-                if len(parts) != 3 or not parts[2].startswith("HTTP/"):
-                    writer.write(_response(400, b"bad request\n", "text/plain", False))
-                    break
-                method, target, version = parts
-                keep = version == "HTTP/1.1" and headers.get("connection", "").lower() != "close"
-                if headers.get("content-length", "0") != "0" or "transfer-encoding" in headers:
-                    keep = False  # a body we do not read
-                if method != "GET":
-                    writer.write(_response(405, b"GET only\n", "text/plain", keep, extra="Allow: GET\r\n"))
-                else:
-                    writer.write(self._route(urlsplit(target).path, keep))
-                await writer.drain()
-                if not keep:
-                    break
-        except (OSError, ConnectionError, ValueError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
-            pass
-        except asyncio.CancelledError:
-            pass  # close(): end quietly (3.11's start_server logs a cancelled handler as an error)
-        finally:
-            self._http_tasks.pop(task, None)
-            writer.close()
-            try:
-                await writer.wait_closed()
-            except (OSError, ConnectionError, asyncio.CancelledError):
-                pass
-
-    def _route(self, path, keep):
+            path = urlsplit(request.path).path
+        except ValueError:
+            return _response(400, b"bad request target\n", "text/plain")
         if path in ("/", "/index.html"):
-            return _response(200, PAGE.encode(), "text/html; charset=utf-8", keep)
+            return _response(200, PAGE.encode(), "text/html; charset=utf-8")
         if path == "/status.json":
             body = json.dumps(self.status(), default=str).encode()
-            return _response(200, body, "application/json", keep)
+            return _response(200, body, "application/json")
         if path == "/frame.jpg":
             frame = self.latest_frame
             if frame is None:
-                return _response(404, b"no frame yet\n", "text/plain", keep)
-            return _response(200, frame, "image/jpeg", keep)
-        return _response(404, b"not found\n", "text/plain", keep)
+                return _response(404, b"no frame yet\n", "text/plain")
+            return _response(200, frame, "image/jpeg")
+        return _response(404, b"not found\n", "text/plain")
 
 
-_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
-            431: "Request Header Fields Too Large"}
+def _response(code, body, content_type, extra=()):
+    status = http.HTTPStatus(code)
+    headers = Headers([("Content-Type", content_type), ("Content-Length", str(len(body))),
+                       ("Cache-Control", "no-store"), ("Connection", "close"), *extra])
+    return Response(status.value, status.phrase, headers, body)
 
 
-def _response(code, body, content_type, keep, extra=""):
-    head = ("HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n"
-            "Cache-Control: no-store\r\nConnection: %s\r\n%s\r\n") % (
-        code, _REASONS[code], content_type, len(body), "keep-alive" if keep else "close", extra)
-    return head.encode("latin-1") + body
+async def _no_websocket(connection):
+    await connection.close(1008)  # policy violation (RFC 6455 section 7.4.1)
 
 
 def _jsonable(value):
@@ -797,6 +780,7 @@ def parse_args(argv=None):
 
 async def _main(args):
     task = asyncio.current_task()
+    assert task is not None  # run by asyncio.run()
     loop = asyncio.get_running_loop()
     try:
         loop.add_signal_handler(signal.SIGTERM, task.cancel)

@@ -1,8 +1,9 @@
 """tools/signaling.py on real sockets: JSON lines over TCP, WebSocket clients
-(the `websockets` package from PyPI and a raw one written here, for frames no
-library would send), static files, hostile input, caps, and the firmware's
-SignalingClient (lib/camlink/signal.py) on CPython and on the MicroPython
-unix port. CPython only."""
+(the `websockets` package's client, and a raw one written here from RFC 6455,
+independent of the library the server runs on, for frames no library would
+send), static files, hostile input, caps, and the firmware's SignalingClient
+(lib/camlink/signal.py) on CPython and on the MicroPython unix port
+(mp_signal_camera.py). CPython only."""
 
 import asyncio
 import base64
@@ -36,6 +37,13 @@ GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 def run(coro, timeout=30):
     return asyncio.run(asyncio.wait_for(coro, timeout))
+
+
+async def until(predicate, timeout=5):
+    """Wait until predicate() is true (the server acts on a closed socket on its next turn)."""
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.01)
 
 
 class Server:
@@ -94,9 +102,12 @@ class RawWs:
     """A minimal RFC 6455 client written from the RFC, separate from the server's code."""
 
     @classmethod
-    async def open(cls, port, key=None, extra=""):
+    async def open(cls, port, key=None, extra="", sock=None):
         self = cls()
-        self.r, self.w = await asyncio.open_connection("127.0.0.1", port, limit=1 << 20)
+        if sock is None:
+            self.r, self.w = await asyncio.open_connection("127.0.0.1", port, limit=1 << 20)
+        else:
+            self.r, self.w = await asyncio.open_connection(sock=sock)
         key = key or base64.b64encode(os.urandom(16)).decode()
         self.w.write(("GET /ws HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
                       "Connection: keep-alive, Upgrade\r\nSec-WebSocket-Key: %s\r\n"
@@ -281,7 +292,7 @@ def test_peer_left_on_disconnect_and_on_bye():
             assert await ws_viewer.expect_close() == 1000
             assert await asyncio.wait_for(ws_viewer.r.read(), 5) == b""  # the server closes TCP (7.1.1)
             await ws_viewer.close()
-            assert "r" not in srv.hub.rooms  # an empty room is gone
+            await until(lambda: "r" not in srv.hub.rooms)  # an empty room is gone
             cam2 = await Lines.open(srv.tcp_port)
             await cam2.join("r", "camera")  # the camera's bye freed the slot
             await cam.close()
@@ -458,9 +469,12 @@ def test_websocket_fragments_with_an_interleaved_ping():
     ([(8, struct.pack(">H", 1005), {})], 1002),  # 7.4.1: 1005 is never sent
     ([(8, struct.pack(">H", 4000), {})], 4000),  # echoed (5.5.1)
     ([(8, b"", {})], None),
+    ([(1, b"z" * 140000, {})], 1009),  # over WS_MAX_SIZE: too big to buffer (7.4.1)
 ], ids=["unmasked", "stray-continuation", "interleaved-data", "rsv", "opcode-3", "long-ping",
-        "fragmented-ping", "bad-utf8", "short-close", "close-1005", "close-4000", "close-empty"])
+        "fragmented-ping", "bad-utf8", "short-close", "close-1005", "close-4000", "close-empty",
+        "over-128k"])
 def test_websocket_protocol_violations_and_closes(frames, code):
+    """Each ends the connection with the status the server (websockets) sends."""
     async def main():
         async with Server() as srv:
             cam = await Lines.open(srv.tcp_port)
@@ -471,8 +485,34 @@ def test_websocket_protocol_violations_and_closes(frames, code):
             for opcode, payload, kw in frames:
                 await c.send_frame(opcode, payload, **kw)
             assert await c.expect_close() == code
-            assert await asyncio.wait_for(c.r.read(), 5) == b""
+            assert await asyncio.wait_for(c.r.read(), 5) == b""  # the server closes TCP first (7.1.1)
+            await c.close()
             assert await cam.recv() == {"type": "peer-left", "id": wid}
+            await cam.close()
+
+    run(main())
+
+
+@pytest.mark.parametrize("how", ["protocol-error", "close-frame"])
+def test_websocket_peer_that_keeps_its_socket_open_is_cut(monkeypatch, how):
+    """After the close frames the server waits CLOSE_TIMEOUT for the peer's FIN."""
+    monkeypatch.setattr(signaling, "CLOSE_TIMEOUT", 0.3)
+
+    async def main():
+        async with Server() as srv:
+            cam = await Lines.open(srv.tcp_port)
+            await cam.join("r", "camera")
+            c = await RawWs.open(srv.http_port)
+            wid = (await c.join("r", "viewer"))["id"]
+            await cam.recv()
+            if how == "protocol-error":
+                await c.send_frame(1, b"{}", mask=False)
+            else:
+                await c.send_frame(8, struct.pack(">H", 1000))
+            assert await c.expect_close() == (1002 if how == "protocol-error" else 1000)
+            start = asyncio.get_running_loop().time()
+            assert await cam.recv() == {"type": "peer-left", "id": wid}  # our socket is still open
+            assert 0.2 < asyncio.get_running_loop().time() - start < 3
             await c.close()
             await cam.close()
 
@@ -488,12 +528,57 @@ def test_websocket_handshake_refusals():
             short_key = await RawWs.open(srv.http_port, key=base64.b64encode(b"short").decode())
             assert short_key.status == 400  # 4.2.1: the key is 16 bytes
             await short_key.close()
-            for request in (b"GET /ws HTTP/1.1\r\nHost: x\r\n\r\n",
-                            b"POST /ws HTTP/1.1\r\nHost: x\r\n\r\n",
-                            b"GARBAGE\r\n\r\n",
-                            b"GET /ws HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20000 + b"\r\n\r\n"):
-                status, _, _ = await http_get(srv.http_port, raw=request)
-                assert status in (400, 405, 431), (request[:30], status)
+            many = b"".join(b"X-%d: %s\r\n" % (i, b"a" * 7000) for i in range(3))
+            cases = [  # request, status, whether it passed our hooks (nosniff)
+                (b"GET /ws HTTP/1.1\r\nHost: x\r\n\r\n", 426, True),  # not an upgrade
+                (b"POST /ws HTTP/1.1\r\nHost: x\r\n\r\n", 405, True),
+                (b"GET /ws HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20000 + b"\r\n\r\n", 431,
+                 False),  # a line over websockets' 8 KiB, refused while it parses
+                (b"GET /ws HTTP/1.1\r\nHost: x\r\n" + many + b"\r\n", 431, True),  # 21 KB head: our 16 KiB cap
+                (b"GET / HTTP/1.1\r\nHost: x\r\n" + many + b"\r\n", 431, True),
+                (b"GET x HTTP/1.1\r\nHost: x\r\n\r\n", 400, True),  # not a path
+                (b"GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: "
+                 + base64.b64encode(os.urandom(16)) + b"\r\nSec-WebSocket-Version: 13\r\n\r\n", 400, True),  # no Host (4.2.1)
+            ]
+            for request, want, ours in cases:
+                status, headers, _ = await http_get(srv.http_port, raw=request)
+                assert status == want, (request[:30], status)
+                assert (headers.get("X-Content-Type-Options") == "nosniff") == ours, (request[:30], headers)
+            # Not HTTP: websockets closes without an answer.
+            r, w = await asyncio.open_connection("127.0.0.1", srv.http_port)
+            w.write(b"GARBAGE\r\n\r\n")
+            assert await asyncio.wait_for(r.read(), 5) == b""
+            w.close()
+            await w.wait_closed()
+
+    run(main())
+
+
+def test_http_request_must_come_in_time(monkeypatch):
+    """HTTP_TIMEOUT for a request head; a socket over the cap has CLOSE_TIMEOUT."""
+    monkeypatch.setattr(signaling, "HTTP_TIMEOUT", 0.5)
+    monkeypatch.setattr(signaling, "CLOSE_TIMEOUT", 0.1)
+
+    async def cut_after(port):
+        loop = asyncio.get_running_loop()
+        r, w = await asyncio.open_connection("127.0.0.1", port)
+        w.write(b"GET / HTTP/1.1\r\nHost: x\r\n")  # the head never ends
+        start = loop.time()
+        try:
+            assert await asyncio.wait_for(r.read(), 5) == b""
+        except ConnectionResetError:
+            pass
+        w.close()
+        return loop.time() - start
+
+    async def main():
+        async with Server(max_connections=1) as srv:
+            assert 0.4 < await cut_after(srv.http_port) < 3
+            await until(lambda: srv.open == 0)
+            tcp = await Lines.open(srv.tcp_port)  # the one place
+            await tcp.join("r", "camera")
+            assert await cut_after(srv.http_port) < 0.4
+            await tcp.close()
 
     run(main())
 
@@ -533,16 +618,22 @@ def test_caps_on_rooms_peers_and_connections():
     run(main())
 
 
-def test_a_peer_that_never_reads_is_dropped():
+@pytest.mark.parametrize("transport", ["tcp", "ws"])
+def test_a_peer_that_never_reads_is_dropped(transport):
     async def main():
         async with Server() as srv:
             sock = socket.socket()
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-            sock.connect(("127.0.0.1", srv.tcp_port))
+            sock.connect(("127.0.0.1", srv.tcp_port if transport == "tcp" else srv.http_port))
             sock.setblocking(False)
-            r, w = await asyncio.open_connection(sock=sock)
-            w.write(b'{"type":"join","room":"r","role":"camera"}\n')
-            cam_id = json.loads(await r.readline())["id"]
+            if transport == "tcp":
+                r, w = await asyncio.open_connection(sock=sock)
+                w.write(b'{"type":"join","room":"r","role":"camera"}\n')
+                cam_id = json.loads(await r.readline())["id"]
+            else:
+                ws = await RawWs.open(srv.http_port, sock=sock)
+                cam_id = (await ws.join("r", "camera"))["id"]
+                w = ws.w
             sender = await Lines.open(srv.tcp_port)
             await sender.join("r", "viewer")
             blob = {"type": "x", "to": cam_id, "s": "z" * 60000}
@@ -597,10 +688,13 @@ def test_static_files_and_content_types(site):
                 status, headers, got = await http_get(srv.http_port, path)
                 assert (status, headers["Content-Type"], got) == (200, ctype, body), path
                 assert headers["Content-Length"] == str(len(body))
+                assert headers["X-Content-Type-Options"] == "nosniff"
             for path in ("/missing.html", "/js", "/js/"):
                 assert (await http_get(srv.http_port, path))[0] == 404, path
-            status, _, _ = await http_get(srv.http_port, raw=b"DELETE /index.html HTTP/1.1\r\nHost: x\r\n\r\n")
-            assert status == 405
+            status, headers, got = await http_get(srv.http_port, raw=b"HEAD /style.css HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert (status, headers["Content-Length"], got) == (200, "3", b"")  # the length, no body
+            status, headers, _ = await http_get(srv.http_port, raw=b"DELETE /index.html HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert status == 405 and headers["Allow"] == "GET, HEAD"
 
     run(main())
 
@@ -652,20 +746,35 @@ def test_logs_one_line_per_join_and_leave_and_never_a_body(capfd):
     assert "SECRETPASSWORD" not in err and "UFRAG123" not in err
 
 
-def test_close_ends_every_connection():
+def test_close_ends_every_connection(monkeypatch):
+    """1001 to WebSocket peers; one that never answers is cut after CLOSE_TIMEOUT."""
+    monkeypatch.setattr(signaling, "CLOSE_TIMEOUT", 0.5)
+
     async def main():
+        loop = asyncio.get_running_loop()
         srv = await signaling.serve("127.0.0.1", 0, 0)
-        cam, ws = await Lines.open(srv.tcp_port), await RawWs.open(srv.http_port)
+        cam, ws, mute = await Lines.open(srv.tcp_port), await RawWs.open(srv.http_port), await RawWs.open(srv.http_port)
         await cam.join("r", "camera")
         await ws.join("r", "viewer")
         await cam.recv()
-        await srv.close()
+        silent = await asyncio.open_connection("127.0.0.1", srv.http_port)  # no request yet
+        start = loop.time()
+        closing = asyncio.create_task(srv.close())
+        assert await ws.expect_close() == 1001  # going away (7.4.1)
+        await ws.send_frame(8, struct.pack(">H", 1001))  # the answer (5.5.1)
+        assert await asyncio.wait_for(ws.r.read(), 5) == b""
         assert await cam.closed()
-        assert await ws.expect_close() == 1001  # going away
-        await cam.close()
-        await ws.close()
+        assert await asyncio.wait_for(silent[0].read(), 5) == b""
+        await asyncio.wait_for(closing, 5)
+        assert 0.4 < loop.time() - start < 3  # waited for `mute`, not longer
+        assert await mute.expect_close() == 1001
+        for c in (cam, ws, mute):
+            await c.close()
+        silent[1].close()
         with pytest.raises(OSError):
             await Lines.open(srv.tcp_port)
+        with pytest.raises(OSError):
+            await RawWs.open(srv.http_port)
 
     run(main())
 
@@ -775,42 +884,6 @@ def test_signaling_client_drops_oversized_and_malformed_lines():
     run(main())
 
 
-MP_CAMERA = r"""
-import asyncio, json, sys
-sys.path.insert(0, %(firmware)r)
-from camlink.signal import SignalingClient
-
-async def main():
-    with open(sys.argv[1]) as f:  # a file: this unix port dies on a 256-byte argv
-        conf = json.load(f)
-    sig = SignalingClient()
-    await sig.connect("127.0.0.1", conf["port"])
-    joined = await sig.join(conf["room"], "camera")
-    print(json.dumps({"id": sig.id, "peers": joined["peers"]}))
-    while True:
-        msg = await sig.recv()
-        if msg["type"] == "ice":
-            break
-    await sig.send({"type": "ice", "to": msg["from"], "ufrag": "cam", "pwd": msg["pwd"] + "-ack"})
-    msg = await sig.recv()
-    assert msg["type"] == "bye", msg
-    assert (await sig.recv())["type"] == "peer-left"  # a bye also leaves the room
-    pending = asyncio.create_task(sig.recv())
-    await asyncio.sleep_ms(50)
-    await sig.close()  # from another task: the pending recv() ends with None
-    assert await pending is None
-    # A server that sends a 100 KB line and junk: dropped and counted, not a crash.
-    bad = SignalingClient()
-    await bad.connect("127.0.0.1", conf["bad_port"])
-    await bad.join("r", "camera")
-    got = [await bad.recv(), await bad.recv(), await bad.recv()]
-    print(json.dumps({"got": got, "dropped": bad.dropped, "malformed": bad.malformed}))
-    await bad.close()
-
-asyncio.run(main())
-"""
-
-
 async def mp_json_line(proc):
     """The script's next JSON line; anything else (a traceback) fails the test with its output."""
     line = await asyncio.wait_for(proc.stdout.readline(), 10)
@@ -822,8 +895,7 @@ async def mp_json_line(proc):
 
 def test_micropython_camera_talks_to_a_cpython_viewer(tmp_path):
     """lib/camlink/signal.py on the MicroPython unix port with a 256 KiB heap."""
-    script = tmp_path / "mp_camera.py"
-    script.write_text(MP_CAMERA % {"firmware": os.path.join(ROOT, "lib")})
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "mp_signal_camera.py")
 
     async def main():
         bad = await fake_server(OVERSIZED)
@@ -832,8 +904,9 @@ def test_micropython_camera_talks_to_a_cpython_viewer(tmp_path):
             conf.write_text(json.dumps({"port": srv.tcp_port, "room": "mp",
                                         "bad_port": bad.sockets[0].getsockname()[1]}))
             proc = await asyncio.create_subprocess_exec(
-                MICROPYTHON, "-X", "heapsize=256K", str(script), str(conf),
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                MICROPYTHON, "-X", "heapsize=256K", script, str(conf),
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                env=dict(os.environ, MICROPYPATH=".frozen:" + os.path.join(ROOT, "lib")))
             try:
                 cam = await mp_json_line(proc)
                 assert cam["peers"] == []

@@ -15,6 +15,8 @@ import urllib.error
 import urllib.request
 
 import pytest
+import websockets.asyncio.client
+import websockets.exceptions
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 for _p in (ROOT, os.path.join(ROOT, "firmware"), os.path.join(ROOT, "lib")):
@@ -301,6 +303,7 @@ def test_streams_frames_and_reports_losses():
 
 def test_page_and_http_server():
     async def main():
+        loop = asyncio.get_running_loop()
         async with Setup() as t:
             code, headers, body = await http_get(t.viewer.url)
             assert code == 200 and headers["Content-Type"].startswith("text/html")
@@ -314,20 +317,36 @@ def test_page_and_http_server():
             assert s["frame_seq"] == 0 and not s["has_frame"]
             assert (await http_get(t.viewer.url + "nothing"))[0] == 404
 
-            # Keep-alive: two requests on one connection; anything but GET is refused.
+            # One request per connection: the answer says so and the server
+            # closes its side after it.
             reader, writer = await asyncio.open_connection("127.0.0.1", t.viewer.http_port)
-            for _ in range(2):
-                writer.write(b"GET /status.json HTTP/1.1\r\nHost: x\r\n\r\n")
-                head = await reader.readuntil(b"\r\n\r\n")
-                assert head.startswith(b"HTTP/1.1 200")
-                length = int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0])
-                json.loads(await reader.readexactly(length))
-            writer.write(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
-            assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 405")
-            # An idle keep-alive connection does not hold up close().
-            t.idle = (reader, writer)
-        writer.close()
-        await writer.wait_closed()
+            writer.write(b"GET /status.json HTTP/1.1\r\nHost: x\r\n\r\n")
+            data = await asyncio.wait_for(reader.read(), 5)
+            head, _, body = data.partition(b"\r\n\r\n")
+            head += b"\r\n"
+            assert head.startswith(b"HTTP/1.1 200") and b"\r\nConnection: close\r\n" in head
+            assert b"\r\nCache-Control: no-store\r\n" in head
+            assert json.loads(body)["room"] == "cam1"  # the whole body, then EOF
+            writer.close()
+            await writer.wait_closed()
+            # Anything but GET is refused.
+            for method in (b"POST", b"HEAD", b"DELETE"):
+                reader, writer = await asyncio.open_connection("127.0.0.1", t.viewer.http_port)
+                writer.write(method + b" / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+                head = await asyncio.wait_for(reader.read(), 5)
+                assert head.startswith(b"HTTP/1.1 405") and b"\r\nAllow: GET\r\n" in head, head
+                writer.close()
+                await writer.wait_closed()
+            # No WebSocket endpoint: the upgrade gets a plain answer.
+            with pytest.raises(websockets.exceptions.InvalidStatus):
+                await websockets.asyncio.client.connect("ws://127.0.0.1:%d/" % t.viewer.http_port)
+            # A connection that never sends a request does not hold up close().
+            silent = await asyncio.open_connection("127.0.0.1", t.viewer.http_port)
+            await asyncio.sleep(0.05)
+            left = loop.time()
+        assert loop.time() - left < 1.5
+        assert await asyncio.wait_for(silent[0].read(), 5) == b""
+        silent[1].close()
 
     run(main())
 
