@@ -14,6 +14,8 @@ and CPython; it uses only asyncio streams and json.
 import asyncio
 import json
 
+from ice import netio
+
 MAX_LINE = 65536  # the server's cap on a line, in bytes
 _READ_SIZE = 1024
 
@@ -42,6 +44,7 @@ class SignalingClient:
 
     async def connect(self, host, port):
         self._reader, self._writer = await asyncio.open_connection(host, port)
+        netio.tcp_nodelay(self._writer)
 
     async def join(self, room, role):
         """Enter `room` as "camera" or "viewer"; returns the `joined` message.

@@ -114,6 +114,21 @@ def _udp_socket(ip, port):
     return sock
 
 
+def tcp_nodelay(writer):
+    """Send small messages at once on the TCP stream of an asyncio writer
+    (no Nagle delay behind an unacknowledged segment: signaling messages
+    are small and trickled one after another). CPython's asyncio already
+    does it; MicroPython's does not. 6 and 1 are IPPROTO_TCP and TCP_NODELAY
+    on Linux and lwIP, for ports whose socket module does not name them."""
+    sock = getattr(writer, "s", None)  # MicroPython's asyncio Stream
+    if sock is None:
+        return
+    try:
+        sock.setsockopt(getattr(socket, "IPPROTO_TCP", 6), getattr(socket, "TCP_NODELAY", 1), 1)
+    except (OSError, AttributeError, TypeError):
+        pass  # a port without the option: messages still go, a little later
+
+
 def multicast_from(sock, ip):
     """Send this socket's IPv4 multicast out of the interface holding `ip`."""
     level = getattr(socket, "IPPROTO_IP", 0)
