@@ -26,7 +26,7 @@ def test_check_state_table_rfc8445_s6_1_2_6():
         F: (W, W, P, S, X),
         W: (W, W, P, S, X),
         P: (P, W, P, S, X),  # §7.3.1.4: a check from the peer cancels ours, a new one goes
-        S: (S, S, P, S, X),  # §7.3.1.4: a succeeded pair is not checked again on a trigger
+        S: (S, S, S, S, X),  # §7.3.1.4: not checked again on a trigger; valid while nominated
         X: (X, W, P, S, X),  # §7.3.1.4: a failed pair is checked again on a trigger
     }
     events = (cl.UNFREEZE, cl.TRIGGER, cl.START, cl.SUCCEED, cl.FAIL)
@@ -126,32 +126,39 @@ def test_complete_drops_what_has_not_started_rfc8445_s8_1_2():
     assert checks.pairs == [a, b] and checks.triggered == []
 
 
-def test_valid_from_matches_base_and_remote():
+def test_data_is_taken_from_valid_pairs_and_checked_in_peers_rfc8445_s12_1():
+    """A pair carries data to us once valid, or once its peer passed an
+    authenticated check (it may send as soon as its own check succeeded)."""
     checks = CheckList(8)
     a = checks.add(local("1", 1), remote("1", 10), 300)
-    assert checks.valid_from("10.0.0.1", 1, "10.0.0.2", 10) is None  # not valid yet
+    b = checks.add(local("2", 2), remote("1", 11), 200)
+    assert checks.receiving_from("10.0.0.1", 1, "10.0.0.2", 10) is None  # neither yet
     a.succeed(a, 10)
-    assert checks.valid_from("10.0.0.1", 1, "10.0.0.2", 10) is a
-    assert checks.valid_from("10.0.0.1", 2, "10.0.0.2", 10) is None
-    assert checks.valid_from("10.0.0.1", 1, "10.0.0.3", 10) is None
+    b.requests_received += 1
+    assert checks.receiving_from("10.0.0.1", 1, "10.0.0.2", 10) is a
+    assert checks.receiving_from("10.0.0.1", 2, "10.0.0.2", 11) is b
+    assert checks.receiving_from("10.0.0.1", 2, "10.0.0.2", 10) is None
+    assert checks.receiving_from("10.0.0.1", 1, "10.0.0.3", 10) is None
 
 
 def test_nomination_waits_for_better_pairs_their_patience_then_nominates_rfc8445_s8_1_1():
     """The best valid pair waits while a better pair has not been checked, or
     was checked less than 3 RTT + Ta ago; a better pair that fails or stays
-    silent that long no longer holds it back; the wait is capped."""
+    silent that long no longer holds it back; whatever comes, the wait ends
+    two RTOs and four RTTs after the first valid pair."""
     checks = CheckList(8)
     better = checks.add(local("1", 1), remote("1", 10), 300)
     best = checks.add(local("2", 2), remote("1", 10), 200)
     best.check_started(0)
-    best.succeed(best, 20)  # patience: 3 x 20 + 50 = 110 ms; cap 3 x 20 + 50 from the first valid pair
-    assert checks.nomination(20, 20, 50, 500, 500, 1500) == (None, 130)  # better not checked yet
+    best.succeed(best, 20)  # patience 3 x 20 + 50 = 110 ms; the wait ends at 20 + 1000 + 80 = 1100
+    assert checks.nomination(20, 20, 50, 500) == (None, 1100)  # better not checked yet
     better.check_started(30)
-    assert checks.nomination(40, 20, 50, 500, 500, 1500) == (None, 130)  # 30 + 110 > the cap at 130
-    assert checks.nomination(130, 20, 50, 500, 500, 1500) == (best, None)  # the cap
+    assert checks.nomination(40, 20, 50, 500) == (None, 140)  # 30 + 110
+    assert checks.nomination(140, 20, 50, 500) == (best, None)  # its patience is over
+    assert checks.nomination(1100, 20, 50, 500) == (best, None)
     better.fail()
-    assert checks.nomination(40, 20, 50, 500, 500, 1500) == (best, None)  # nothing better pending
-    assert CheckList(8).nomination(0, 0, 50, 500, 500, 1500) == (None, None)  # nothing valid
+    assert checks.nomination(40, 20, 50, 500) == (best, None)  # nothing better pending
+    assert CheckList(8).nomination(0, 0, 50, 500) == (None, None)  # nothing valid
 
 
 def test_a_relayed_best_pair_waits_one_retransmission_for_a_direct_one():
@@ -159,7 +166,7 @@ def test_a_relayed_best_pair_waits_one_retransmission_for_a_direct_one():
     direct = checks.add(local("1", 1), remote("1", 10), 300)
     relayed = checks.add(local("2", 2, "relay"), remote("1", 10), 100)
     relayed.check_started(0)
-    relayed.succeed(relayed, 40)  # patience: RTO + 2 RTT = 580 ms; cap 1500 ms
+    relayed.succeed(relayed, 40)  # patience: RTO + 2 RTT = 580 ms
     direct.check_started(10)
-    assert checks.nomination(100, 40, 50, 500, 500, 1500) == (None, 590)
-    assert checks.nomination(590, 40, 50, 500, 500, 1500) == (relayed, None)
+    assert checks.nomination(100, 40, 50, 500) == (None, 590)
+    assert checks.nomination(590, 40, 50, 500) == (relayed, None)

@@ -92,6 +92,7 @@ class CameraApp:
         self.restart_after_ms = restart_after_ms
         self.status_ms = status_ms
         self._stopping = False
+        self._wake = asyncio.Event()  # a session can carry frames now: stream at once
 
     # ---- signaling ----------------------------------------------------------
 
@@ -193,6 +194,7 @@ class CameraApp:
         self.sessions[viewer_id] = session
         session.tasks.append(asyncio.create_task(conn.gather_candidates()))
         session.tasks.append(asyncio.create_task(self._receive(session)))
+        session.tasks.append(asyncio.create_task(self._when_ready(session)))
         self.status("camera: session for %s" % viewer_id)
         return session
 
@@ -211,6 +213,15 @@ class CameraApp:
         gc.collect()
 
     # ---- media ----------------------------------------------------------------
+
+    async def _when_ready(self, session):
+        """Wake the streamer the moment the session can carry data: its first
+        valid pair (RFC 8445 §12.1), not the end of nomination."""
+        try:
+            await session.conn.connect()
+        except ConnectionError:
+            return  # failed, or closed: the health check deals with it
+        self._wake.set()
 
     async def _receive(self, session):
         conn = session.conn
@@ -246,7 +257,8 @@ class CameraApp:
             for s in self.sessions.values():
                 if self._streamable(s):
                     wait = min(wait, max(1, ticks_diff(s.next_frame_at, ticks_ms())))
-            await netio.sleep_ms(wait)
+            await netio.wait_event(self._wake, wait)
+            self._wake.clear()
 
     async def _send_frame(self, session, frame):
         conn = session.conn

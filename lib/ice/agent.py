@@ -30,7 +30,7 @@ Where things live:
 
 from ice import digest, stun
 from ice.checklist import (
-    CONFIRM, IN_PROGRESS, NOMINATING, SUCCEEDED, TRIGGER, WANT, CheckList, pair_priority)
+    CONFIRM, DROP, IN_PROGRESS, NOMINATING, SUCCEEDED, TRIGGER, WANT, CheckList, pair_priority)
 from ice.compat import const, is_ip, random_token, ticks_add, ticks_diff, urandom
 from ice.compat import ticks_earliest as _earliest
 from ice.consent import Consent
@@ -96,13 +96,11 @@ class Config:
         buffer_size=576,
         max_data_size=1472,
         ta_ms=50,
-        pacing_burst=2,
+        pacing_burst=4,
         rto_ms=500,
         rto_max_ms=1600,
         max_sends=7,
         aggressive=False,
-        nomination_delay_ms=500,
-        relay_nomination_delay_ms=1500,
         consent_interval_ms=5000,
         consent_timeout_ms=30000,
         disconnected_after_ms=8000,
@@ -134,13 +132,10 @@ class Config:
         self.rto_max_ms = rto_max_ms
         self.max_sends = max_sends
         # Aggressive nomination (RFC 5245 peers): USE-CANDIDATE on every check.
+        # Regular nomination (§8.1.1) waits for better pairs as long as their
+        # round trips say they could still answer (ice.checklist); data flows
+        # on the best valid pair meanwhile (§12.1).
         self.aggressive = aggressive
-        # Regular nomination (§8.1.1) waits for a better pair than the first
-        # valid one: 3 RTTs of that pair plus Ta, at most this long.
-        self.nomination_delay_ms = nomination_delay_ms
-        # A relayed best pair waits longer: a direct path through a symmetric
-        # NAT shows up only as a peer-reflexive pair, a few RTTs later.
-        self.relay_nomination_delay_ms = relay_nomination_delay_ms
         self.consent_interval_ms = consent_interval_ms  # RFC 7675 §5.1: 4-6 s
         self.consent_timeout_ms = consent_timeout_ms  # RFC 7675 §5.1: 30 s
         self.disconnected_after_ms = disconnected_after_ms
@@ -535,7 +530,7 @@ class Agent:
             pair = self.selected_pair
             if pair is None or pair.remote.port != src_port or pair.remote.host != src_ip or \
                     pair.local.base_port != local_port or pair.local.base_ip != local_ip:
-                pair = self.checklist.valid_from(local_ip, local_port, src_ip, src_port)
+                pair = self.checklist.receiving_from(local_ip, local_port, src_ip, src_port)
             if pair is None:
                 self.counters["malformed" if malformed else "unknown_source"] += 1
                 return None
@@ -735,7 +730,8 @@ class Agent:
             remote = self._learn_remote(src_ip, src_port, msg.get_u32(stun.PRIORITY))
             if remote is None:
                 return
-        if self._complete and self.selected_pair.remote is not remote and not self.lite:
+        if self._complete and self.selected_pair is not None and self.selected_pair.remote is not remote \
+                and not self.lite:
             return  # the check list is complete (§8.1.2); nothing new is checked
         pair = self._pair(local, remote)
         if pair is None:
@@ -748,7 +744,7 @@ class Agent:
             pair.succeed(pair, None)
             if use_candidate:
                 pair.nominate(CONFIRM)
-                self._select(pair)
+            self._choose(pair, use_candidate)
             return
         if pair.state != SUCCEEDED:  # a triggered check (§7.3.1.4)
             if pair.state == IN_PROGRESS:
@@ -756,12 +752,20 @@ class Agent:
                     if t.kind == _CHECK and t.subject is pair:
                         t.retransmit = False  # cancelled: no retransmits, no failure
             pair.apply(TRIGGER)
-            self.checklist.trigger(pair)
+            if self._checks_enabled():
+                # Sent at once, one for one with the check that came in (so it
+                # adds no load of its own), and charged to the pacing budget of
+                # the ordinary checks (§14.2): the path just shown to work in one
+                # direction is the one to prove first.
+                self._start_check(now, pair, _CHECK)
+                self._pacer.charge(now)
+            else:
+                self.checklist.trigger(pair)
         if use_candidate:  # §7.3.1.5
             if pair.state == SUCCEEDED:
                 valid = pair.valid_pair or pair
                 valid.nominate(CONFIRM)
-                self._select(valid)
+                self._choose(valid, True)
             else:
                 pair.nominate(WANT)
 
@@ -838,13 +842,12 @@ class Agent:
         if self._first_valid_at is None:
             self._first_valid_at = now
         self.checklist.unfreeze(pair.foundation)  # §7.2.5.3.3
-        if self.controlling:
-            if nominating:
-                valid.nominate(CONFIRM)  # §8.1.1
-                self._select(valid)
-        elif pair.nomination == NOMINATING or valid.nomination == NOMINATING:
-            valid.nominate(CONFIRM)  # §7.3.1.5
-            self._select(valid)
+        if self.controlling and nominating or not self.controlling and (
+                pair.nomination == NOMINATING or valid.nomination == NOMINATING):
+            valid.nominate(CONFIRM)  # §8.1.1, §7.3.1.5
+            self._choose(valid, True)
+        else:
+            self._choose(valid, False)
 
     def _add_srflx(self, base, mapped, server_ip):
         host = self._host_for_base(base[0], base[1])
@@ -868,22 +871,29 @@ class Agent:
 
     # ---- nomination and selection --------------------------------------------
 
-    def _select(self, pair):
-        """A nominated pair: data goes over it (§8.1.1, §7.3.1.5), unless a
-        better one of this check list is nominated already."""
-        self._complete = True
+    def _choose(self, pair, nominated):
+        """A pair became valid, or was nominated: choose the pair data goes
+        over. Before nomination that is the best valid pair (§12.1 lets data
+        flow on any valid pair); once a pair is nominated, the nominated one
+        (§8.1.1, §7.3.1.5), unless a better one is nominated already."""
         current = self.selected_pair
-        if current is not None and current.nominated and current.priority >= pair.priority and \
-                current in self.checklist.pairs:
-            return
-        self.selected_pair = pair
-        if pair.local.type == "relay":  # data goes by ChannelData from now (RFC 8656 §12)
-            client = self._relays.client_for(pair.local)
-            if client is not None:
-                client.bind_channel(pair.remote.host, pair.remote.port)
-        self._consent.start(self._now, checks=not self.lite)
-        self.checklist.complete()
-        self._emit(Event(SELECTED, pair=pair))
+        if current is not None and current not in self.checklist.pairs:
+            current = None  # carried over an ICE restart: any pair of the new list replaces it
+        if nominated:
+            self._complete = True
+            self.checklist.complete()
+            keep = current is not None and current is not pair and current.nominated and \
+                current.priority >= pair.priority
+        else:
+            keep = current is not None and (self._complete or current.priority >= pair.priority)
+        if not keep and pair is not self.selected_pair:
+            self.selected_pair = pair
+            if pair.local.type == "relay":  # data goes by ChannelData from now (RFC 8656 §12)
+                client = self._relays.client_for(pair.local)
+                if client is not None:
+                    client.bind_channel(pair.remote.host, pair.remote.port)
+            self._consent.start(self._now, checks=not self.lite)
+            self._emit(Event(SELECTED, pair=pair))
         self._evaluate(self._now)
 
     def _nomination(self, now):
@@ -894,9 +904,7 @@ class Agent:
         for pair in self.checklist.pairs:
             if pair.nomination == NOMINATING:
                 return None, None  # a nomination is in flight
-        cfg = self.config
-        return self.checklist.nomination(now, self._first_valid_at, cfg.ta_ms, cfg.rto_ms,
-                                         cfg.nomination_delay_ms, cfg.relay_nomination_delay_ms)
+        return self.checklist.nomination(now, self._first_valid_at, self.config.ta_ms, self.config.rto_ms)
 
     # ---- checks out ---------------------------------------------------------------
 
@@ -989,7 +997,12 @@ class Agent:
             if kind == _GATHER:
                 self._gather_finished()
             elif kind == _CHECK and failed:
-                pair.fail()  # timed out (§7.2.5.2); a nomination on it is dropped
+                if pair is self.selected_pair and pair.valid:
+                    # The pair data goes over: consent (RFC 7675) judges
+                    # its path; the nomination is tried again.
+                    pair.nominate(DROP)
+                else:
+                    pair.fail()  # timed out (§7.2.5.2); a nomination on it is dropped
 
     def _liveness(self, now):
         """Consent checks on the selected pair, or keepalives without them."""
@@ -1034,15 +1047,16 @@ class Agent:
                 self._failure = "consent expired (RFC 7675 §5.1)"  # stop sending
             elif self._checks_failed(now)[0]:
                 self._failure = "every candidate pair failed"
+        selected = self.selected_pair
+        usable = selected is not None and selected in self.checklist.pairs  # not one kept over a restart
         if self._failure is not None:
             self._set_state(FAILED_STATE, self._failure)
-        elif self.selected_pair is not None and self._complete:
-            if self._consent.running and self._consent.silent_ms(now) > self.config.disconnected_after_ms:
-                self._set_state(DISCONNECTED, "consent checks unanswered")
-            elif self.checklist.has_work() or self._transactions.count(_CHECK):
-                self._set_state(CONNECTED, "a pair is selected")
-            else:
-                self._set_state(COMPLETED, "checks are done")
+        elif usable and self._consent.running and self._consent.silent_ms(now) > self.config.disconnected_after_ms:
+            self._set_state(DISCONNECTED, "consent checks unanswered")
+        elif usable and self._complete:
+            self._set_state(COMPLETED, "a nominated pair carries the data")
+        elif usable:
+            self._set_state(CONNECTED, "a valid pair carries the data; nomination goes on")
         elif self._restarts or (self._remote_key is not None and self.checklist.pairs):
             self._set_state(CHECKING, "checking pairs")
 

@@ -125,6 +125,8 @@ class Connection:
         self._changed = asyncio.Event()  # state or gathering moved on
         self._gathering = False
         self._closed = False
+        self._started_at = None  # ticks when gathering began
+        self._reached = {}  # connection state -> ms after that, first time only
         self._received = []
         self._received_event = asyncio.Event()
         self._recv_queue_size = recv_queue_size
@@ -191,7 +193,7 @@ class Connection:
             raise ConnectionError("gather_candidates() was already called")
         self._gathering = True
         agent = self._agent
-        now = ticks_ms()
+        now = self._started_at = ticks_ms()
         agent.handle_timeout(now)
         self._start_task(self._timer())
         if self._policy == "all":
@@ -263,8 +265,10 @@ class Connection:
         self._pump()
 
     async def connect(self):
-        """Wait until a pair is selected; ConnectionError when ICE fails.
-        With trickle it may run while gathering goes on."""
+        """Wait until data can flow: a pair is valid (RFC 8445 §12.1), state
+        "connected"; nomination goes on ("completed" when a pair is nominated).
+        ConnectionError when ICE fails. With trickle it may run while
+        gathering goes on."""
         if not self._gathering:
             raise ConnectionError("Local candidates gathering was not performed")
         if self._remote_username is None or self._remote_password is None:
@@ -342,9 +346,12 @@ class Connection:
     # ---- beyond aioice -------------------------------------------------------
 
     def stats(self):
-        """The agent's snapshot plus this driver's counters."""
+        """The agent's snapshot plus this driver's counters, and `times`: ms
+        from gather_candidates() to the first time each state was reached
+        ("connected": data could flow; "completed": the pair is nominated)."""
         out = self._agent.stats()
         out["driver"] = dict(self.counters)
+        out["times"] = dict(self._reached)
         return out
 
     def restart(self, local_username=None, local_password=None):
@@ -483,6 +490,8 @@ class Connection:
                 self._local_candidates = [
                     c for c in self._local_candidates if c.port != gone.port or c.host != gone.host]
             else:
+                if kind == _agent.STATE and event.state not in self._reached and self._started_at is not None:
+                    self._reached[event.state] = ticks_diff(ticks_ms(), self._started_at)
                 changed = True
         if changed or agent.gathering_complete:
             self._changed.set()

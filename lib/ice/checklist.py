@@ -35,7 +35,7 @@ _CHECK_NEXT = bytes((
     WAITING,     WAITING,   IN_PROGRESS, SUCCEEDED, FAILED,  # FROZEN
     WAITING,     WAITING,   IN_PROGRESS, SUCCEEDED, FAILED,  # WAITING
     IN_PROGRESS, WAITING,   IN_PROGRESS, SUCCEEDED, FAILED,  # IN_PROGRESS: a trigger cancels, checks again
-    SUCCEEDED,   SUCCEEDED, IN_PROGRESS, SUCCEEDED, FAILED,  # SUCCEEDED: a trigger changes nothing
+    SUCCEEDED,   SUCCEEDED, SUCCEEDED,   SUCCEEDED, FAILED,  # SUCCEEDED: stays valid while nominated
     FAILED,      WAITING,   IN_PROGRESS, SUCCEEDED, FAILED,  # FAILED: a trigger checks again
 ))
 # fmt: on
@@ -271,10 +271,13 @@ class CheckList:
                 return True
         return False
 
-    def valid_from(self, base_ip, base_port, src_ip, src_port):
-        """The valid pair from our base to the remote at src, or None."""
+    def receiving_from(self, base_ip, base_port, src_ip, src_port):
+        """The pair from our base to the remote at src that may carry data to
+        us: a valid one, or one whose peer has passed an authenticated check
+        (it may send as soon as its own check succeeded, before ours did,
+        RFC 8445 §12.1); None for any other source."""
         for pair in self.pairs:
-            if pair.valid:
+            if pair.valid or pair.requests_received:
                 remote, local = pair.remote, pair.local
                 if remote.port == src_port and local.base_port == base_port and \
                         remote.host == src_ip and local.base_ip == base_ip:
@@ -286,29 +289,26 @@ class CheckList:
         self.pairs = [p for p in self.pairs if p.state != FROZEN and p.state != WAITING]
         self.triggered = []
 
-    def nomination(self, now, first_valid_at, ta_ms, rto_ms, wait_ms, relay_wait_ms):
+    def nomination(self, now, first_valid_at, ta_ms, rto_ms):
         """Regular nomination (§8.1.1): (pair, None) when the best valid pair
         should be nominated now, (None, when) to look again at `when`, or
         (None, None) with nothing to decide.
 
-        The best valid pair waits only for better pairs that have not had a
-        fair chance: not checked yet, or checked less than its patience ago
-        (three of its round trips and a pacing step; for a relayed best pair
-        one retransmission and its answer). A frozen pair behind a pair of
-        its own foundation is judged by that pair. The wait is capped, from
-        the first valid pair, at 3 RTT + Ta (at most `wait_ms`), or
-        `relay_wait_ms` when the first valid pair is relayed."""
+        Data already flows on the best valid pair (§12.1), so nomination can
+        wait for better pairs as long as they could still answer: one not
+        checked yet, or checked less than its patience ago, holds it back.
+        Patience comes from the round trip the best pair showed: three of them
+        and a pacing step, or, when the best pair is relayed (a direct path may
+        show up only as a peer-reflexive pair), one retransmission (RTO) and two
+        round trips. A frozen pair behind a pair of its own foundation is
+        judged by that pair. Whatever comes, the wait ends two RTOs and four
+        round trips after the first valid pair."""
         best = self.best_valid()
         if best is None:
             return None, None
         rtt = best.rtt_ms or 0
         patience = rto_ms + 2 * rtt if relayed(best) else 3 * rtt + ta_ms
-        cap = wait_ms
-        for pair in self.pairs:
-            if pair.valid and pair.rtt_ms is not None:
-                cap = relay_wait_ms if relayed(pair) else min(cap, 3 * pair.rtt_ms + ta_ms)
-                break
-        give_up_at = ticks_add(first_valid_at, cap)
+        give_up_at = ticks_add(first_valid_at, 2 * rto_ms + 4 * rtt)
         if ticks_diff(now, give_up_at) >= 0:
             return best, None
         wake = None
