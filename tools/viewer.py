@@ -73,6 +73,10 @@ browser, headless or not.
     has_frame         whether /frame.jpg has a picture (cleared with the session)
     frame_bytes       size of the latest frame
     frame_age_ms      how long ago it completed (null without one)
+    connected_ms      ms from the session's start until data could flow (the
+                      first valid pair, state "connected"), or null
+    completed_ms      ms until a pair was nominated (state "completed"), or null
+    first_frame_ms    ms until the first whole frame arrived, or null
     turn              the TURN allocations of the session (ice stats)
 
 Per-session fields start again from zero when the camera leaves.
@@ -141,6 +145,7 @@ class _Session:
         self.bytes_received = 0
         self.reports_sent = 0
         self.frame_times = collections.deque()
+        self.started_at = time.monotonic()
         self.first_frame_at = None
         self.failed_since = None
         self.report_at = time.monotonic()
@@ -326,6 +331,9 @@ class Viewer:
             "has_frame": self.latest_frame is not None,
             "frame_bytes": len(self.latest_frame) if self.latest_frame is not None else 0,
             "frame_age_ms": None if self._frame_at is None else int((now - self._frame_at) * 1000),
+            "connected_ms": None,
+            "completed_ms": None,
+            "first_frame_ms": None,
             "turn": [],
         }
         if session is None:
@@ -351,6 +359,10 @@ class Viewer:
             frames_malformed=session.assembler.malformed,
             bytes_received=session.bytes_received,
             reports_sent=session.reports_sent,
+            connected_ms=stats["times"].get("connected"),
+            completed_ms=stats["times"].get("completed"),
+            first_frame_ms=None if session.first_frame_at is None else
+            int((session.first_frame_at - session.started_at) * 1000),
             turn=[_jsonable(t) for t in stats.get("turn", [])],
         )
         return out
@@ -667,6 +679,7 @@ PAGE = """<!doctype html>
       <dt>fps</dt><dd id="fps">0</dd>
       <dt>frames</dt><dd id="frames">0</dd>
       <dt>bytes received</dt><dd id="bytes">0</dd>
+      <dt>times</dt><dd id="times">-</dd>
     </dl>
     <table>
       <thead><tr><th>local</th><th>remote</th><th>state</th><th>rtt</th><th>checks</th><th>bytes in/out</th></tr></thead>
@@ -692,6 +705,9 @@ function render(s) {
   text("fps", s.fps.toFixed(1));
   text("frames", s.frames_completed + " completed, " + s.frames_dropped + " dropped");
   text("bytes", String(s.bytes_received));
+  const ms = (v) => v === null ? "-" : v + " ms";
+  text("times", "first pair " + ms(s.connected_ms) + ", nominated " + ms(s.completed_ms) +
+       ", first frame " + ms(s.first_frame_ms));
   const body = $("pairs");
   body.textContent = "";
   for (const p of s.pairs) {

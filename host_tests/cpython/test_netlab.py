@@ -7,73 +7,23 @@ terms. Then the camera app (firmware/main.py under the MicroPython unix
 port) in site 1 meets a viewer in site 2 through every pair of NAT types:
 first tools/viewer.py's Viewer (our library), then a small viewer built on
 aioice. Every cell must deliver frames over the most direct pair possible
-(expected_path below says which, and why).
+(tools/netlab_cells.py's expected_path says which, and why).
 
 Needs root, iproute2 and nftables (and coturn): elsewhere these tests skip
 with the reason, unless CI is set, where they fail.
 """
 
-import asyncio
-import functools
 import json
 import os
 import socket
-import sys
 import tempfile
 import time
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-for _path in ("tools", "firmware", "lib"):
-    if os.path.join(ROOT, _path) not in sys.path:
-        sys.path.insert(0, os.path.join(ROOT, _path))
-
-import netlab  # noqa: E402
-from netlab import NAT_TYPES  # noqa: E402
-
-FRAMES = 3  # frames that must arrive per cell
-CELL_TIMEOUT_S = 20
-
-# ---- what each cell must select --------------------------------------------------------
-#
-# Camera in site 1 (nat1), viewer in site 2 (nat2). A direct UDP path between
-# two sites exists unless one NAT maps per destination (symmetric: APDM) and
-# the other filters per address *and port* (port-restricted or symmetric:
-# APDF): the APDM side reaches the peer from a fresh external port the APDF
-# side never sent to, and the APDF side's packets go to the APDM side's
-# srflx mapping, which only admits the STUN server. Against ADF
-# (restricted) the fresh port comes from an address that side already
-# contacted, so it passes and is learned as peer-reflexive; EIF (full cone)
-# and "none" admit anything.
-_APDM = ("symmetric",)
-_APDF = ("port-restricted", "symmetric")
-
-
-def expected_path(nat1, nat2):
-    """("direct" | "relay", reason)."""
-    for a, b in ((nat1, nat2), (nat2, nat1)):
-        if a in _APDM and b in _APDF:
-            return "relay", "%s maps per destination and %s filters per address and port" % (a, b)
-    if nat1 == nat2 == "none":
-        return "direct", "both hosts are public: host/host"
-    return "direct", "at most one side changes its port per destination, and the other admits it"
-
-
-def allowed_types(nat, end):
-    """Candidate types one end of a *direct* selected pair may have, `end`
-    "remote" (the camera, as the viewer sees it) or "local" (the viewer's).
-    Public host: its host candidate. Behind an endpoint-independent mapping:
-    its srflx address, or the same address learned as prflx when a check
-    arrived before the trickled srflx candidate. Behind a symmetric NAT: only
-    prflx (its address towards the peer is a new one). The local end may
-    also be named by the base the checks were sent from (host), as aioice
-    does (RFC 8445 §7.2.5.3.2 would name it by the mapped address)."""
-    if nat == "none":
-        return {"host"}
-    types = {"prflx"} if nat == "symmetric" else {"srflx", "prflx"}
-    return types | {"host"} if end == "local" else types
-
+import netlab
+from netlab import NAT_TYPES
+from netlab_cells import CELLS, FRAMES, allowed_types, expected_path, run_cell
 
 def check_selected(nat1, nat2, local_type, remote_type, relay_ok=False):
     """local = the viewer's (site 2), remote = the camera's (site 1)."""
@@ -243,194 +193,15 @@ def test_nat_behaviour(lab, nat):
         assert len({m.split(":")[1] for m in mapped}) == 1
 
 
-# ---- viewers, run in site 2 (forked children) -------------------------------------------------
-
-
-def _pair_types(local, remote):
-    return {"local_type": local, "remote_type": remote}
-
-
-def run_our_viewer(signaling, room, stun, turn, frames=FRAMES, timeout=CELL_TIMEOUT_S):
-    """tools/viewer.py's Viewer until `frames` frames arrived. Times (s) from
-    the session's start: remote end-of-candidates, connected, first frame."""
-    import viewer as viewer_tool
-
-    class TimedViewer(viewer_tool.Viewer):
-        remote_done_at = None
-
-        async def _on_message(self, msg):
-            if msg.get("type") == "end-of-candidates" and self.remote_done_at is None:
-                self.remote_done_at = time.monotonic()
-            await super()._on_message(msg)
-
-    async def main():
-        lines = []
-        v = TimedViewer(signaling, room, ("127.0.0.1", 0), stun=stun, turn=turn[:2], turn_user=turn[2],
-                        turn_password=turn[3], connection_options={"use_ipv6": False}, log=lines.append)
-        await v.start()
-        started = connected = first = None
-        deadline = time.monotonic() + timeout
-        try:
-            while time.monotonic() < deadline:
-                now = time.monotonic()
-                status = v.status()
-                if started is None and v.session is not None:
-                    started = now
-                if connected is None and status["state"] in ("connected", "completed") and status["selected"]:
-                    connected = now
-                if first is None and status["frames_completed"] >= 1:
-                    first = now
-                if status["frames_completed"] >= frames:
-                    break
-                await asyncio.sleep(0.005)
-            status = v.status()
-        finally:
-            await v.close()
-        sel = status["selected"] or {}
-        return {
-            "frames": status["frames_completed"],
-            "state": status["state"],
-            "local_type": sel.get("local_type"),
-            "remote_type": sel.get("remote_type"),
-            "selected": sel,
-            "pairs": [] if status["frames_completed"] >= frames else [
-                "%(local_type)s %(local_host)s:%(local_port)s -> %(remote_type)s %(remote_host)s:%(remote_port)s "
-                "%(state)s sent %(requests_sent)s got %(responses_received)s in %(requests_received)s" % p
-                for p in status["pairs"]],
-            "turn": status.get("turn"),
-            "remote_known_s": _since(started, v.remote_done_at),
-            "connected_s": _since(started, connected),
-            "connected_after_known_s": _since(v.remote_done_at, connected),
-            "first_frame_s": _since(started, first),
-            "log": lines[-15:],
-        }
-
-    return asyncio.run(main())
-
-
-def _since(start, end):
-    return None if start is None or end is None else round(end - start, 3)
-
-
-def run_aioice_viewer(signaling, room, stun, turn, frames=FRAMES, timeout=CELL_TIMEOUT_S):
-    """A viewer on aioice.Connection: our signaling protocol (SignalingClient),
-    camlink.framing.Assembler for the frames. aioice does not trickle: it
-    gathers, sends every candidate, then end-of-candidates."""
-    import aioice
-    from camlink import framing
-    from camlink.signal import SignalingClient
-
-    async def main():
-        client = SignalingClient()
-        await client.connect(*signaling)
-        joined = await client.join(room, "viewer")
-        camera = next((p["id"] for p in joined.get("peers", []) if p.get("role") == "camera"), None)
-        while camera is None:
-            msg = await asyncio.wait_for(client.recv(), timeout)
-            if msg and msg.get("type") == "peer-joined" and msg.get("role") == "camera":
-                camera = msg["id"]
-        started = time.monotonic()
-        conn = aioice.Connection(ice_controlling=True, stun_server=tuple(stun), turn_server=tuple(turn[:2]),
-                                 turn_username=turn[2], turn_password=turn[3], use_ipv6=False)
-        result = {"frames": 0, "state": "new", "local_type": None, "remote_type": None}
-        try:
-            await client.send({"type": "ice", "to": camera, "ufrag": conn.local_username,
-                               "pwd": conn.local_password})
-            await conn.gather_candidates()
-            for cand in conn.local_candidates:
-                await client.send({"type": "candidate", "to": camera, "candidate": "candidate:" + cand.to_sdp()})
-            await client.send({"type": "end-of-candidates", "to": camera})
-            while True:
-                msg = await asyncio.wait_for(client.recv(), timeout)
-                if msg is None:
-                    raise ConnectionError("signaling closed")
-                if msg.get("from") != camera:
-                    continue
-                kind = msg.get("type")
-                if kind == "ice":
-                    conn.remote_username, conn.remote_password = msg["ufrag"], msg["pwd"]
-                elif kind == "candidate" and msg.get("candidate"):
-                    line = msg["candidate"]
-                    if line.startswith("candidate:"):
-                        line = line[len("candidate:"):]
-                    await conn.add_remote_candidate(aioice.Candidate.from_sdp(line))
-                elif kind in ("end-of-candidates", "candidate"):
-                    await conn.add_remote_candidate(None)
-                    break
-            known = time.monotonic()
-            await asyncio.wait_for(conn.connect(), timeout)
-            connected = time.monotonic()
-            pair = conn._nominated.get(1)  # aioice keeps the selected pair per component here
-            result.update(state="connected", local_type=pair.local_candidate.type,
-                          remote_type=pair.remote_candidate.type,
-                          selected={"local": "%s:%d" % (pair.local_candidate.host, pair.local_candidate.port),
-                                    "remote": "%s:%d" % (pair.remote_candidate.host, pair.remote_candidate.port)})
-            assembler = framing.Assembler()
-            first = None
-            while result["frames"] < frames:
-                data = await asyncio.wait_for(conn.recv(), timeout)
-                if framing.is_frame_datagram(data) and data[0] == framing.CHUNK and assembler.add(data) is not None:
-                    result["frames"] += 1
-                    first = first or time.monotonic()
-            result.update(remote_known_s=_since(started, known), connected_s=_since(started, connected),
-                          connected_after_known_s=_since(known, connected), first_frame_s=_since(started, first))
-        finally:
-            await conn.close()
-            await client.close()
-        return result
-
-    async def bounded():
-        return await asyncio.wait_for(main(), timeout)
-
-    try:
-        return asyncio.run(bounded())
-    except TimeoutError:
-        return {"frames": 0, "state": "timeout after %d s" % timeout, "local_type": None, "remote_type": None}
-
-
-VIEWERS = {"ours": run_our_viewer, "aioice": run_aioice_viewer}
-_rooms = [0]
-
-
-def run_cell(lab, nat1, nat2, peer, build, log_dir, timeout=CELL_TIMEOUT_S):
-    """One cell: fresh sites, the camera in site 1, the viewer in site 2.
-    Returns the viewer's result with the camera's output lines."""
-    lab.reconfigure(nat1, nat2)
-    _rooms[0] += 1
-    room = "lab%d" % _rooms[0]
-    log_path = os.path.join(log_dir, "camera-%s-%s-%s.log" % (nat1, nat2, peer))
-    turn = (lab.turn.ip, lab.turn.port, lab.turn.username, lab.turn.password)
-    with open(log_path, "wb") as out:
-        camera = lab.start_camera(room, log_dir, build=build, stdout=out)
-        try:
-            try:
-                viewer = functools.partial(VIEWERS[peer], timeout=timeout)
-                result = lab.call(2, viewer, lab.signaling, room, lab.stun, turn, timeout=timeout + 15)
-            except (RuntimeError, TimeoutError) as exc:
-                result = {"frames": 0, "error": str(exc)[-1500:]}
-        finally:
-            camera.terminate()
-            try:
-                camera.wait(5)
-            except Exception:
-                camera.kill()
-                camera.wait(5)
-    with open(log_path, "rb") as f:
-        result["camera"] = f.read().decode(errors="replace").splitlines()[-8:]
-    return result
-
-
-CELLS = [(a, b) for a in NAT_TYPES for b in NAT_TYPES]
-
-
 def _check_cell(lab, camera_build, nat1, nat2, peer):
     with tempfile.TemporaryDirectory(prefix="netlab-") as log_dir:
         started = time.monotonic()
         result = run_cell(lab, nat1, nat2, peer, camera_build, log_dir)
-    print("%s camera %s / viewer %s: %s/%s in %.1f s, connected after %s s" % (
+    print("%s camera %s / viewer %s: %s/%s in %.1f s, first frame after %s s, final pair after %s s" % (
         peer, nat1, nat2, result.get("local_type"), result.get("remote_type"), time.monotonic() - started,
-        result.get("connected_s")))
+        result.get("first_frame_s"), result.get("final_s")))
     assert result["frames"] >= FRAMES, json.dumps(result, indent=1, default=str)
+    assert result["final_s"] is not None and result["first_frame_s"] is not None, result
     # aioice (0.13), the controlling viewer, nominates the first pair whose
     # check succeeds rather than the best one, so a relayed pair may win the
     # race where a direct one exists: the choice is aioice's, not the camera's.

@@ -271,9 +271,12 @@ def test_streams_frames_and_reports_losses():
             assert s["camera"] == camera.id and s["signaling"] == "connected"
             assert s["selected"]["local_type"] == "host" and s["selected"]["remote_type"] == "host"
             assert s["pairs"] and {"local_type", "remote_host", "state", "rtt_ms", "bytes_received"} <= set(s["pairs"][0])
+            s = await t.viewer.wait_for(lambda s: s["state"] == "completed", 5)
             assert any(p["nominated"] and p["state"] == "succeeded" for p in s["pairs"])
+            assert 0 <= s["connected_ms"] <= s["completed_ms"] < 5000  # the first valid pair, then nomination
 
-            await t.viewer.wait_for(lambda s: s["frames_completed"] >= 30, 10)
+            s = await t.viewer.wait_for(lambda s: s["frames_completed"] >= 30, 10)
+            assert s["connected_ms"] <= s["first_frame_ms"] < 10000
             # Freeze the camera and compare the last frame it sent, byte for byte.
             camera.interval = 3600
             await asyncio.sleep(0.3)
