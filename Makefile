@@ -76,8 +76,10 @@ deploy: $(STAMP)
 flash: $(STAMP)
 	@$(PY) tools/flash.py --port "$(PORT)" --board "$(BOARD)" --firmware "$(FIRMWARE)" $(if $(DRY_RUN),--dry-run)
 
+# What runs on MicroPython against its stubs; the host tools against CPython's.
 typecheck: $(STAMP)
 	@$(VENV)/bin/pyright -p pyrightconfig.json
+	@$(VENV)/bin/pyright -p pyrightconfig.host.json
 
 matrix: $(STAMP)
 	$(PY) tools/sim_matrix.py

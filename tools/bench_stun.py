@@ -100,7 +100,7 @@ def aioice_ops():
 def main():
     rounds = 1000 if sys.implementation.name == "micropython" else 10000
     runtime = "%s %s" % (sys.implementation.name, ".".join(str(v) for v in sys.implementation.version[:3]))
-    rows = [("ours", ours())]
+    rows = [("ours", ours())]  # type: list
     try:
         rows.append(("aioice", aioice_ops()))
     except ImportError:

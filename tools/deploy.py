@@ -73,6 +73,8 @@ def load_board(name):
     if name not in names:
         raise UsageError("unknown board %r: one of %s" % (name, ", ".join(names)))
     spec = importlib.util.spec_from_file_location("board_" + name, os.path.join(ROOT, "boards", name + ".py"))
+    if spec is None or spec.loader is None:
+        raise UsageError("boards/%s.py cannot be loaded" % name)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -180,8 +180,8 @@ class TurnServer:
         self.startup_timeout = startup_timeout
         self.args = []
         self._proc = None
-        self._dir = None
-        self._log_path = None
+        self._dir = ""  # its temporary folder while it runs
+        self._log_path = ""
         self._log_file = None
         self._final_log = ""
 
@@ -354,8 +354,8 @@ class TurnServer:
         self._final_log = self.log_text()
         if self._dir:
             shutil.rmtree(self._dir, ignore_errors=True)
-        self._dir = None
-        self._log_path = None
+        self._dir = ""
+        self._log_path = ""
 
     def stop(self):
         """Terminate coturn (SIGTERM, then SIGKILL after 5 s) and remove its
