@@ -7,7 +7,8 @@ from ice import stun
 from ice.agent import IN_PROGRESS, Agent, Config
 from ice.sdp import Candidate
 from helpers import raises
-from scenarios import NAT_CHOICES, STUN_IP, Session, best_valid_is_selected, direct_path_exists
+from scenarios import (
+    NAT_CHOICES, STUN_IP, Session, best_valid_is_selected, direct_path_exists, relayed_behind_a_dead_address)
 
 
 def no_bugs(*agents):
@@ -390,13 +391,7 @@ def test_relayed_pair_waits_for_better_pairs_only_through_one_retransmission():
     the relayed pair from its first success."""
     s = Session(None, None, use_stun=False, relay_b=False)  # b's candidates: signalled by hand
     a, b = s.a, s.b
-    dead = Candidate(foundation="h1", priority=2130706431, host=s.host_b.ip, port=6999, type="host")
-    relay = Candidate(foundation="r1", priority=16777215, host=s.host_b.ip, port=6000, type="relay",
-                      related_address="203.0.113.7", related_port=3478)
-    a.add_remote_candidate(dead)
-    a.add_remote_candidate(relay)
-    a.add_remote_candidate(None)
-    s.sim.kick(a)
+    dead, relay = relayed_behind_a_dead_address(s)
     assert s.sim.run_until(lambda: a.selected_pair is not None, 5000)
     assert a.selected_pair.remote is relay and a.state == "connected"  # data may flow, not nominated
     assert s.sim.run_until(lambda: a.selected_pair.nominated, 5000)

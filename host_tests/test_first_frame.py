@@ -4,7 +4,7 @@ doubled. Two agents through the network simulator, 40 ms round trip.
 Runs under pytest and under the MicroPython unix ports."""
 
 from ice.sdp import Candidate
-from scenarios import Session
+from scenarios import Session, relayed_behind_a_dead_address
 
 
 def no_bugs(*agents):
@@ -47,13 +47,7 @@ def test_data_flows_both_ways_before_nomination_rfc8445_s12_1():
     its own check on the pair succeeded."""
     s = Session(None, None, use_stun=False, relay_b=False)  # b's candidates: signalled by hand
     a, b = s.a, s.b
-    dead = Candidate(foundation="h1", priority=2130706431, host=s.host_b.ip, port=6999, type="host")
-    live = Candidate(foundation="r1", priority=16777215, host=s.host_b.ip, port=6000, type="relay",
-                     related_address="203.0.113.7", related_port=3478)
-    a.add_remote_candidate(dead)
-    a.add_remote_candidate(live)
-    a.add_remote_candidate(None)
-    s.sim.kick(a)
+    _, live = relayed_behind_a_dead_address(s)
     assert s.sim.run_until(lambda: a.state == "connected" and b.state == "connected", 2000)
     assert a.selected_pair.remote is live and not a.selected_pair.nominated
     assert b.selected_pair is not None and not b.selected_pair.nominated

@@ -491,22 +491,17 @@ def report_memory(w, ports, dev, cycles, frames_goal):
     w("")
     for p in ports:
         cam = dev[p.name]["camera"]
-        w("%s port, .mpy files:" % p.name)
-        w("")
-        w("| -X heapsize | result | frames at the viewer | lowest free heap in the app's status lines | failure |")
-        w("| --- | --- | ---: | ---: | --- |")
-        for r in cam["mpy"]:
-            w("| %s | %s | %d | %s | %s |" % (r["heap"], verdict(r["passed"]), r["frames"],
-                                              "—" if r["min_free"] is None else r["min_free"], r["error"] or ""))
-        w("")
-        w("%s port, from the ROMFS image (%s, read into the heap here; flash on a board):" % (p.name, kb(p.image_size)))
-        w("")
-        w("| -X heapsize | result | frames at the viewer | lowest free heap | failure |")
-        w("| --- | --- | ---: | ---: | --- |")
-        for r in cam["romfs"]:
-            w("| %s | %s | %d | %s | %s |" % (r["heap"], verdict(r["passed"]), r["frames"],
-                                              "—" if r["min_free"] is None else r["min_free"], r["error"] or ""))
-        w("")
+        for key, title in (("mpy", "%s port, .mpy files:" % p.name),
+                           ("romfs", "%s port, from the ROMFS image (%s, read into the heap here; flash on a "
+                                     "board):" % (p.name, kb(p.image_size)))):
+            w(title)
+            w("")
+            w("| -X heapsize | result | frames at the viewer | lowest free heap in the app's status lines | failure |")
+            w("| --- | --- | ---: | ---: | --- |")
+            for r in cam[key]:
+                w("| %s | %s | %d | %s | %s |" % (r["heap"], verdict(r["passed"]), r["frames"],
+                                                  "—" if r["min_free"] is None else r["min_free"], r["error"] or ""))
+            w("")
         smallest = bench_device.smallest_passing(cam["mpy"])
         romfs_smallest = bench_device.smallest_passing(cam["romfs"])
         w("Smallest heap that works: **%s** as .mpy files; from ROMFS **%s** with the image in it, so **%s** "

@@ -3,7 +3,7 @@
 Shared by the agent tests, tools/sim_matrix.py and tools/sim_demo.py; runs on both runtimes.
 """
 
-from ice.agent import CANDIDATE, END_OF_CANDIDATES, Agent, Config, Event
+from ice.agent import CANDIDATE, END_OF_CANDIDATES, Agent, Event
 from ice.sdp import Candidate
 from netsim import Simulator
 
@@ -106,6 +106,22 @@ class Session:
     def send(self, sender, payload):
         """Send application data over the selected pair through the network."""
         self.sim.send(sender, sender.send(payload))
+
+
+def relayed_behind_a_dead_address(s):
+    """For a Session made with relay_b=False: b's socket signalled to a as a
+    relayed candidate, below an unreachable host address of b's. a's first
+    valid pair is then the relayed one, and the better pair keeps nomination
+    waiting for its patience. Returns (dead, relayed) candidates."""
+    a = s.a
+    dead = Candidate(foundation="h1", priority=2130706431, host=s.host_b.ip, port=6999, type="host")
+    relayed = Candidate(foundation="r1", priority=16777215, host=s.host_b.ip, port=6000, type="relay",
+                        related_address="203.0.113.7", related_port=3478)
+    a.add_remote_candidate(dead)
+    a.add_remote_candidate(relayed)
+    a.add_remote_candidate(None)
+    s.sim.kick(a)
+    return dead, relayed
 
 
 def direct_path_exists(nat_a, nat_b):

@@ -204,6 +204,9 @@ class Agent:
         }
         self._transactions = Transactions(
             config.max_transactions, config.rto_ms, config.rto_max_ms, config.max_sends, config.rto_max_ms)
+        # Bound once: a bound method made per tick would be an allocation per tick.
+        self._resend = self._send_request
+        self._expire = self._expired
         self._pacer = Pacer(config.ta_ms, config.pacing_burst)
         self._consent = Consent(config.consent_interval_ms, config.consent_timeout_ms,
                                 config.disconnected_after_ms, config.keepalive_ms)
@@ -880,8 +883,9 @@ class Agent:
         if current is not None and current not in self.checklist.pairs:
             current = None  # carried over an ICE restart: any pair of the new list replaces it
         if nominated:
-            self._complete = True
-            self.checklist.complete()
+            if not self._complete:  # a USE-CANDIDATE again (consent checks carry it) changes nothing
+                self._complete = True
+                self.checklist.complete()
             keep = current is not None and current is not pair and current.nominated and \
                 current.priority >= pair.priority
         else:
@@ -912,7 +916,7 @@ class Agent:
         return not self.lite and self._remote_key is not None and self.state not in _ENDED
 
     def _tick(self, now):
-        self._retransmit(now)
+        self._transactions.run_due(now, self._resend, self._expire)
         if self._pacer.ready(now):
             self._send_next(now)
         best = self._nomination(now)[0]
@@ -982,27 +986,20 @@ class Agent:
         pair.requests_sent += 1
         pair.last_sent_ms = now
 
-    def _retransmit(self, now):
-        txs = self._transactions
-        while True:
-            t = txs.due(now)
-            if t is None:
-                return
-            if txs.should_resend(t):
-                self._send_request(t)
-                continue
-            kind, failed = t.kind, t.retransmit
-            pair = t.subject
-            txs.close(t)
-            if kind == _GATHER:
-                self._gather_finished()
-            elif kind == _CHECK and failed:
-                if pair is self.selected_pair and pair.valid:
-                    # The pair data goes over: consent (RFC 7675) judges
-                    # its path; the nomination is tried again.
-                    pair.nominate(DROP)
-                else:
-                    pair.fail()  # timed out (§7.2.5.2); a nomination on it is dropped
+    def _expired(self, t):
+        """A request that got no answer in time (RFC 8489 §6.2.1)."""
+        kind, failed = t.kind, t.retransmit
+        pair = t.subject
+        self._transactions.close(t)
+        if kind == _GATHER:
+            self._gather_finished()
+        elif kind == _CHECK and failed:
+            if pair is self.selected_pair and pair.valid:
+                # The pair data goes over: consent (RFC 7675) judges its
+                # path; the nomination is tried again.
+                pair.nominate(DROP)
+            else:
+                pair.fail()  # timed out (§7.2.5.2); a nomination on it is dropped
 
     def _liveness(self, now):
         """Consent checks on the selected pair, or keepalives without them."""

@@ -99,6 +99,18 @@ class Transactions:
         """At its deadline: True to send `t` again, False when it timed out."""
         return t.retransmit and t.sends < self.max_sends
 
+    def run_due(self, now, resend, expire):
+        """At `now`: resend(t) for each transaction due to be sent again, and
+        expire(t) for each that timed out (the owner closes it)."""
+        while True:
+            t = self.due(now)
+            if t is None:
+                return
+            if self.should_resend(t):
+                resend(t)  # moves its deadline on
+            else:
+                expire(t)
+
     def find(self, txid):
         for t in self.slots:
             if t.kind and t.txid == txid:

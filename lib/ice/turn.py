@@ -158,6 +158,9 @@ class TurnClient:
         else:  # RFC 8489 §6.2.2: sent once, then a timeout
             self._txs = Transactions(size, rto_ms, 0, 1, tcp_timeout_ms)
         self.data_size = data_size  # the largest payload wrap() takes
+        # Bound once: a bound method made per tick would be an allocation per tick.
+        self._resend = self._write
+        self._expire = self._timed_out
         self._control = [stun.Writer(bytearray(_CONTROL_SIZE)) for _ in range(4)]
         self._control_head = 0
         self._control_count = 0
@@ -184,15 +187,7 @@ class TurnClient:
 
     def handle_timeout(self, now_ms):
         self._now = now_ms
-        txs = self._txs
-        while True:
-            t = txs.due(now_ms)
-            if t is None:
-                break
-            if txs.should_resend(t):
-                self._write(t)
-            else:
-                self._timed_out(t)
+        self._txs.run_due(now_ms, self._resend, self._expire)
         if self.state != READY:
             return
         # A deadline that falls due while its request is still in flight moves
