@@ -786,7 +786,10 @@ class Lab:
     def _start_signaling(self):
         self.signaling_proc = self.popen(
             "inet", [sys.executable, os.path.join(ROOT, "tools", "signaling.py"), "--host", self.server_ip,
-                     "--tcp-port", str(self.signaling_port), "--http-port", "0"],
+                     "--tcp-port", str(self.signaling_port), "--http-port", "0",
+                     # Every cell tears its sites down; a FIN lost with them leaves
+                     # a room behind until keepalive finds it: room for hundreds.
+                     "--max-rooms", "4096", "--max-connections", "8192"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + 10
         with self.inside("inet"):

@@ -236,6 +236,7 @@ def run_cell(lab, nat1, nat2, peer, build, log_dir, timeout=CELL_TIMEOUT_S):
             except Exception:
                 camera.kill()
                 camera.wait(5)
+            time.sleep(0.1)  # the FINs cross the uplinks' delay before the sites go
     with open(log_path, "rb") as f:
         result["camera"] = f.read().decode(errors="replace").splitlines()[-8:]
     return result

@@ -33,6 +33,7 @@ import http
 import json
 import os
 import secrets
+import socket
 import sys
 import urllib.parse
 
@@ -55,6 +56,8 @@ MAX_HEADERS = 16 * 1024  # request line and headers; see _head_size()
 # 1009 (RFC 6455 section 7.4.1).
 WS_MAX_SIZE = 2 * MAX_MESSAGE
 HTTP_TIMEOUT = 10.0  # to send a request and receive our answer (websockets' open_timeout)
+KEEPALIVE_IDLE_S = 60  # a silent device connection is probed after this
+KEEPALIVE_INTERVAL_S = 10
 CLOSE_TIMEOUT = 2.0
 ROLES = ("camera", "viewer")
 SERVER_TYPES = ("join", "joined", "peer-joined", "peer-left", "error")
@@ -423,6 +426,7 @@ class SignalingServer:
 
     async def _tcp_client(self, reader, writer):
         admitted = self._accept(writer)
+        _keepalive(writer.get_extra_info("socket"))
         peer = TcpPeer(writer)
         try:
             if not admitted:
@@ -520,6 +524,19 @@ class SignalingServer:
             pass  # websockets has sent its close frame
         finally:
             self._gone(peer)
+
+
+def _keepalive(sock):
+    """TCP keepalive on a device's connection: a camera whose network went
+    away without a FIN (power cut, Wi-Fi lost, NAT mapping expired) leaves
+    its room after about KEEPALIVE_IDLE_S + 5 x KEEPALIVE_INTERVAL_S."""
+    if sock is None:
+        return
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for name, value in (("TCP_KEEPIDLE", KEEPALIVE_IDLE_S), ("TCP_KEEPINTVL", KEEPALIVE_INTERVAL_S),
+                        ("TCP_KEEPCNT", 5)):
+        if hasattr(socket, name):  # Linux names them; elsewhere the system's defaults hold
+            sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, name), value)
 
 
 def _nosniff(conn, request, response):

@@ -931,3 +931,22 @@ def test_micropython_camera_talks_to_a_cpython_viewer(tmp_path):
                 await bad.wait_closed()
 
     run(main(), timeout=60)
+
+
+def test_device_connections_are_probed_with_tcp_keepalive():
+    """A camera that vanished without a FIN (power cut, NAT mapping gone) must
+    leave its room: the server turns on TCP keepalive for every device."""
+    import socket
+
+    async def main():
+        async with Server() as srv:
+            cam = await Lines.open(srv.tcp_port)
+            await cam.join("r", "camera")
+            (peer,) = srv.peers
+            sock = peer.writer.get_extra_info("socket")
+            assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == signaling.KEEPALIVE_IDLE_S
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL) == signaling.KEEPALIVE_INTERVAL_S
+            await cam.close()
+
+    run(main())
