@@ -42,8 +42,8 @@ PSRAM = True
 POWER_HOLD_PIN = None
 
 MAX_VIEWERS = 2
-# Per viewer session (ice.agent.Config). buffer_size also sizes the TURN
-# relay buffer, so it must hold a frame chunk (8 + 1100 bytes).
+# Per viewer session (ice.agent.Config). max_data_size sizes the TURN relay
+# buffer and the receive size: a frame chunk (8 + 1100 bytes) must fit.
 ICE = {
     "max_local": 6,
     "max_remote": 12,
@@ -51,7 +51,7 @@ ICE = {
     "max_transactions": 12,
     "max_events": 24,
     "transmit_slots": 6,
-    "buffer_size": 1280,
+    "max_data_size": 1200,
 }
 PORT_RANGE = (50000, 50099)
 STUN_SERVERS = [("stun.l.google.com", 19302)]

@@ -15,8 +15,8 @@ POWER_HOLD_PIN = None
 MAX_VIEWERS = 1
 # Per viewer session (ice.agent.Config), sized for ~100 kB of heap: a host,
 # a server-reflexive and a relayed candidate plus a peer-reflexive one.
-# buffer_size also sizes the TURN relay buffer, so it must hold a frame
-# chunk (8 + 1100 bytes).
+# max_data_size sizes the TURN relay buffer and the receive size: a frame
+# chunk (8 + 1100 bytes) must fit.
 ICE = {
     "max_local": 4,
     "max_remote": 8,
@@ -24,7 +24,7 @@ ICE = {
     "max_transactions": 8,
     "max_events": 16,
     "transmit_slots": 4,
-    "buffer_size": 1280,
+    "max_data_size": 1200,
 }
 PORT_RANGE = (50000, 50099)
 STUN_SERVERS = [("stun.l.google.com", 19302)]

@@ -12,8 +12,9 @@ PSRAM = False
 POWER_HOLD_PIN = None
 
 MAX_VIEWERS = 4
-# Per viewer session (ice.agent.Config): the library's defaults, with a
-# buffer that holds a frame chunk for the TURN relay (8 + 1100 bytes).
+# Per viewer session (ice.agent.Config): the library's defaults, with
+# datagrams of up to 1200 bytes (a frame chunk is 8 + 1100): max_data_size
+# sizes the TURN relay buffer and the receive size.
 ICE = {
     "max_local": 8,
     "max_remote": 16,
@@ -21,7 +22,7 @@ ICE = {
     "max_transactions": 16,
     "max_events": 32,
     "transmit_slots": 8,
-    "buffer_size": 1280,
+    "max_data_size": 1200,
 }
 PORT_RANGE = (50000, 50999)
 # Host runs are mostly loopback and LAN tests, which must not wait on the

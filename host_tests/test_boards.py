@@ -11,7 +11,8 @@ from ice.agent import Agent, Config
 BOARDS = ("esp32_cam", "esp32_s3_eye", "xiao_esp32s3_sense", "m5stack_timer_camera", "esp32_generic", "unix")
 FIELDS = ("NAME", "CHIP", "FLASH_OFFSET", "CAMERA", "PSRAM", "POWER_HOLD_PIN", "MAX_VIEWERS", "ICE",
           "PORT_RANGE", "STUN_SERVERS", "TURN_SERVERS", "FPS_MAX", "HEAP_HINT")
-ICE_KEYS = ("max_local", "max_remote", "max_pairs", "max_transactions", "max_events", "transmit_slots", "buffer_size")
+ICE_KEYS = ("max_local", "max_remote", "max_pairs", "max_transactions", "max_events", "transmit_slots",
+            "max_data_size")
 PIN_KEYS = ("pwdn", "reset", "xclk", "sioc", "siod", "d0", "d1", "d2", "d3", "d4", "d5", "d6", "d7",
             "vsync", "href", "pclk")
 OUTPUT_PINS = ("pwdn", "reset", "xclk", "sioc", "siod")  # driven (or open-drain) by the chip
@@ -158,8 +159,8 @@ def test_ice_caps_are_accepted_by_config():
             assert _is_int(ice[key]) and ice[key] > 0, key
         assert ice["max_local"] >= 3, "host, server-reflexive and relayed candidates"
         assert ice["max_pairs"] <= ice["max_local"] * ice["max_remote"], "max_pairs beyond local x remote"
-        # The TURN relay buffer is buffer_size: a whole frame chunk must fit.
-        assert ice["buffer_size"] >= need, "buffer_size < %d, the largest frame datagram" % need
+        # The TURN relay buffer and the receive size follow max_data_size: a whole frame chunk must fit.
+        assert ice["max_data_size"] >= need, "max_data_size < %d, the largest frame datagram" % need
         config = Config(**ice)
         for key in ICE_KEYS:
             assert getattr(config, key) == ice[key], key
@@ -176,10 +177,12 @@ def test_caps_fit_the_heap():
         if b.CHIP is not None and not b.PSRAM:
             assert b.MAX_VIEWERS == 1, "one viewer without PSRAM"
             assert b.ICE["transmit_slots"] <= 4 and b.ICE["max_pairs"] <= 16, "small tables without PSRAM"
-        # Per session: the transmit slots and a TURN relay buffer, preallocated;
-        # all sessions together must leave most of the heap to the app.
+        # Per session: the transmit slots (STUN messages of the default size)
+        # and a TURN relay buffer, preallocated; all sessions together must
+        # leave most of the heap to the app.
         ice = b.ICE
-        per_session = (ice["transmit_slots"] + 1) * (ice["buffer_size"] + 48)
+        config = Config(**ice)
+        per_session = ice["transmit_slots"] * config.buffer_size + ice["max_data_size"] + 52
         assert per_session * b.MAX_VIEWERS <= b.HEAP_HINT // 8, "ICE buffers take over 1/8 of the heap"
 
     _each_board(check)
