@@ -170,3 +170,20 @@ def test_a_relayed_best_pair_waits_one_retransmission_for_a_direct_one():
     direct.check_started(10)
     assert checks.nomination(100, 40, 50, 500) == (None, 590)
     assert checks.nomination(590, 40, 50, 500) == (relayed, None)
+
+
+def test_byte_counts_carry_into_whole_mebibytes_and_stay_small_ints():
+    """A camera sends gigabytes: a count that grew past 2^30 would be a heap
+    int on a board, allocated per datagram. The pair keeps whole MiB and a
+    rest below 1 MiB; only reading bytes_sent makes the big number."""
+    pair = Pair(local("L1", 5000), remote("R1", 6000), 1)
+    total = 0
+    for size in (1100, 1200, 7, 1 << 20, 3 << 20, 1):
+        for _ in range(700):
+            pair.count_sent(size)
+            pair.count_received(size)
+            total += size
+    assert pair.bytes_sent == total and pair.bytes_received == total
+    assert total > 1 << 31
+    assert pair.sent_rest < 1 << 20 and pair.received_rest < 1 << 20
+    assert pair.sent_mib == total >> 20 and pair.stats()["bytes_sent"] == total

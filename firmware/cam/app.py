@@ -16,7 +16,7 @@ from camlink.session import IceSignaling
 from camlink.signal import SignalingClient
 from ice import aio, netio
 from ice.agent import Config
-from ice.compat import IS_MICROPYTHON, ConnectionError, ticks_add, ticks_diff, ticks_ms
+from ice.compat import IS_MICROPYTHON, ConnectionError, ticks_add, ticks_diff, ticks_ms, ticks_us
 
 _STATUS_MS = 1000
 _RESTART_AFTER_MS = 5000  # disconnected this long: restart ICE
@@ -39,16 +39,19 @@ class Session:
         self.ice = IceSignaling(conn, post)  # post(msg): to this viewer
         self.fps_max = fps_max
         self.fps = fps_max
-        self.next_frame_at = ticks_ms()
+        self.next_frame_at = ticks_us()
         self.frames_sent = 0
-        self.bytes_sent = 0
+        self.send_waits = 0  # sends that waited for room in the socket's buffer
         self.trouble_since = None  # when it last left connected/completed
         self.browser = False
         self.tasks = []
 
-    @property
-    def interval_ms(self):
-        return 1000 // self.fps
+    def frame_sent(self, now):
+        """Schedule the next frame one interval after this one was due (the
+        rate holds whatever a send took); late by more than an interval, at
+        once, without a burst to catch up."""
+        due = ticks_add(self.next_frame_at, 1000000 // self.fps)
+        self.next_frame_at = now if ticks_diff(due, now) < 0 else due
 
     def on_report(self, completed, dropped):
         """Halve the frame rate on loss, climb back one step per clean report."""
@@ -63,8 +66,8 @@ class Session:
         state = conn.state
         pair = conn.selected_pair
         if state in ("connected", "completed") and pair is not None:
-            return "%s: connected via %s/%s, %d fps, %d frames" % (
-                self.viewer_id, pair.local.type, pair.remote.type, self.fps, self.frames_sent)
+            return "%s: connected via %s/%s, %d fps, %d frames, %d waits" % (
+                self.viewer_id, pair.local.type, pair.remote.type, self.fps, self.frames_sent, self.send_waits)
         if state in ("new", "checking"):
             pairs = len(conn.stats()["pairs"])
             return "%s: %s %d pairs" % (self.viewer_id, "gathering" if not pairs else "checking", pairs)
@@ -240,32 +243,48 @@ class CameraApp:
     def _streamable(self, session):
         return session.conn.state in ("connected", "completed")
 
+    def _due(self, session, now):
+        return self._streamable(session) and ticks_diff(now, session.next_frame_at) >= 0
+
+    def _any_due(self, now):
+        for session in self.sessions.values():
+            if self._due(session, now):
+                return True
+        return False
+
     async def _stream(self):
         """Capture at the pace of the most eager session; each session gets
-        frames at its own (possibly backed-off) rate."""
+        frames at its own (possibly backed-off) rate, timed in microseconds."""
+        idle_us = 1000000 // max(1, self.board.FPS_MAX)
         while not self._stopping:
-            now = ticks_ms()
-            due = [s for s in self.sessions.values()
-                   if self._streamable(s) and ticks_diff(now, s.next_frame_at) >= 0]
-            if due:
+            now = ticks_us()
+            if self._any_due(now):
+                due = [s for s in self.sessions.values() if self._due(s, now)]  # a copy: sessions come and go
                 frame = self.source.capture()
                 self.frames_captured += 1
                 for session in due:
                     await self._send_frame(session, frame)
-                    session.next_frame_at = ticks_add(now, session.interval_ms)
-            wait = 1000 // max(1, self.board.FPS_MAX)
+                    session.frame_sent(ticks_us())
+            wait = idle_us
+            now = ticks_us()
             for s in self.sessions.values():
                 if self._streamable(s):
-                    wait = min(wait, max(1, ticks_diff(s.next_frame_at, ticks_ms())))
-            await netio.wait_event(self._wake, wait)
-            self._wake.clear()
+                    wait = min(wait, ticks_diff(s.next_frame_at, now))
+            if wait >= 1000:
+                await netio.wait_event(self._wake, wait // 1000)
+                self._wake.clear()
+            else:
+                await netio.sleep_ms(0)  # due within the millisecond: stay on time
 
     async def _send_frame(self, session, frame):
+        """Every chunk of a frame, each waiting while the socket's buffer is
+        full: the link's pace, not loss, sets the frame rate it reaches."""
         conn = session.conn
         try:
             for chunk in self.chunker.chunks(frame):
-                await conn.send(chunk)
-                session.bytes_sent += len(chunk)
+                while not conn.send_nowait(chunk):
+                    session.send_waits += 1
+                    await conn.writable()
         except ConnectionError:
             return
         session.frames_sent += 1

@@ -1,16 +1,23 @@
 # An ice.aio.Connection on the MicroPython unix port, driven by CPython tests
-# (test_connection.py, test_datapath.py) through a file and stdout:
+# (test_connection.py, test_relay_datapath.py, test_backpressure.py) through a
+# file and stdout:
 #
 #   MICROPYPATH=.frozen:lib micropython mp_peer.py OFFER.json
 #
 # OFFER (a file: this unix port dies on an argv argument of 256 bytes or more):
 #   {"controlling", "ufrag", "pwd", "candidates": [SDP lines], "options": {Connection
-#    keyword arguments}, "mode": "echo" | "mirror", "count": N}
+#    keyword arguments}, "mode": "echo" | "mirror" | "stream", "count": N, "meter": bool}
 # It prints one JSON line with its credentials and candidates, connects, then
+# in "stream" mode sends `count` numbered datagrams (see stream()), else
 # answers `count` datagrams: "echo" with b"echo " + data, "mirror" with the
-# datagram as it came. Last it prints {"state", "got": [first datagram as
-# text, or null], "answered": N, "send_errors": N} and exits 0.
+# datagram as it came, each by send_nowait() (waiting for writable() when the
+# socket is full). Last it prints {"state", "got": [first datagram as text, or
+# null], "answered": N, "send_errors": N, "send_alloc_max": with "meter", the
+# most bytes one send_nowait() allocated after the first 10} and exits 0. The
+# meter turns gc off around each send: not for TURN over TCP, where
+# MicroPython's stream write can stall with gc off.
 import asyncio
+import gc
 import json
 import sys
 
@@ -30,21 +37,55 @@ async def main():
         await conn.add_remote_candidate(aio.Candidate.from_sdp(line))
     await conn.add_remote_candidate(None)
     await conn.connect()
+    if peer.get("mode") == "stream":
+        await stream(conn, peer["count"])
+        return
     mirror = peer.get("mode") == "mirror"
+    meter = peer.get("meter", False)
     first = None
-    answered = errors = 0
+    answered = errors = alloc_max = 0
     for _ in range(peer.get("count", 1)):
         data = await conn.recv()
         if first is None:
             first = data
+        reply = data if mirror else b"echo " + data
         try:
-            await conn.send(data if mirror else b"echo " + data)
+            if meter:
+                gc.disable()
+            before = gc.mem_alloc()
+            sent = conn.send_nowait(reply)
+            used = gc.mem_alloc() - before
+            gc.enable()
+            while not sent:
+                await conn.writable()
+                sent = conn.send_nowait(reply)
             answered += 1
+            if answered > 10:
+                alloc_max = max(alloc_max, used)
         except (ValueError, OSError):
+            gc.enable()
             errors += 1
     await asyncio.sleep_ms(200)
     print(json.dumps({"state": conn.state, "got": None if mirror else first.decode(), "answered": answered,
-                      "send_errors": errors}))
+                      "send_errors": errors, "send_alloc_max": alloc_max}))
+    await conn.close()
+
+
+async def stream(conn, count):
+    """Send `count` 1,100-byte datagrams numbered 0.. as fast as the socket
+    takes them (send_nowait, then writable() when it is full); print
+    {"sent", "waits", "counters"} and close."""
+    data = bytearray(1100)
+    data[0] = 0x81
+    waits = 0
+    for seq in range(count):
+        data[1] = seq >> 8
+        data[2] = seq & 0xFF
+        while not conn.send_nowait(data):
+            waits += 1
+            await conn.writable()
+    await asyncio.sleep_ms(500)
+    print(json.dumps({"sent": count, "waits": waits, "counters": conn.stats()["driver"]}))
     await conn.close()
 
 

@@ -51,10 +51,11 @@ class MicroPythonPeer:
     its closing report."""
 
     def __init__(self, tmp_path, ours, controlling, options=None, mode="echo", count=1,
-                 micropython=MICROPYTHON, heap="512K"):
+                 micropython=MICROPYTHON, heap="512K", meter=False):
         self.tmp_path = tmp_path
         self.ours = ours
-        self.offer = {"controlling": controlling, "options": options or {}, "mode": mode, "count": count}
+        self.offer = {"controlling": controlling, "options": options or {}, "mode": mode, "count": count,
+                      "meter": meter}
         self.command = [micropython, "-X", "heapsize=" + heap, os.path.join(os.path.dirname(__file__), "mp_peer.py")]
         self.proc = None
         self.answer = None
@@ -83,7 +84,10 @@ class MicroPythonPeer:
         line = await asyncio.wait_for(self.proc.stdout.readline(), 20)
         assert line, (await self.proc.stderr.read()).decode()
         assert await self.proc.wait() == 0, (await self.proc.stderr.read()).decode()
-        return json.loads(line)
+        try:
+            return json.loads(line)
+        except ValueError:
+            raise AssertionError("not a JSON line: %r" % line)
 
     async def __aexit__(self, *exc):
         if self.proc is not None and self.proc.returncode is None:

@@ -92,7 +92,12 @@ def test_frame_rate_halves_on_loss_and_climbs_back():
     assert session.fps == 12
     for _ in range(6):
         session.on_report(0, 5)
-    assert session.fps == 1 and session.interval_ms == 1000
+    assert session.fps == 1
+    session.next_frame_at = 5000
+    session.frame_sent(5300)  # sent within its interval: the next one a second after this one was due
+    assert session.next_frame_at == 1005000
+    session.frame_sent(2500000)  # more than an interval late: at once, no burst to catch up
+    assert session.next_frame_at == 2500000
 
 
 def test_vanished_viewer_is_freed_within_the_consent_timeout():

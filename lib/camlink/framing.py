@@ -32,7 +32,7 @@ class Chunker:
         self.max_chunk = max_chunk
         self.frame_id = 0
         self._buf = bytearray(HEADER_SIZE + max_chunk)
-        self._view = memoryview(self._buf)
+        self._view = memoryview(self._buf)  # a whole chunk's datagram, as most are
 
     def count(self, frame_size):
         return max(1, (frame_size + self.max_chunk - 1) // self.max_chunk)
@@ -49,7 +49,7 @@ class Chunker:
             part = frame[index * self.max_chunk : (index + 1) * self.max_chunk]
             struct.pack_into(_HEADER, self._buf, 0, CHUNK, 0, self.frame_id, index, total)
             self._buf[HEADER_SIZE : HEADER_SIZE + len(part)] = part
-            yield self._view[: HEADER_SIZE + len(part)]
+            yield self._view if len(part) == self.max_chunk else self._view[: HEADER_SIZE + len(part)]
 
 
 def parse_chunk(data):

@@ -537,7 +537,7 @@ class Agent:
             if pair is None:
                 self.counters["malformed" if malformed else "unknown_source"] += 1
                 return None
-            pair.bytes_received += len(data)
+            pair.count_received(len(data))
             return data
         except stun.StunError:
             self.counters["malformed"] += 1
@@ -590,12 +590,34 @@ class Agent:
         if len(data) > self.config.max_data_size:
             raise ValueError("a %d-byte datagram is over the %d-byte limit of this path (Config.max_data_size)"
                              % (len(data), self.config.max_data_size))
-        pair.bytes_sent += len(data)
+        pair.count_sent(len(data))
         pair.last_sent_ms = self._now
         out = self._route(pair.local.base_ip, pair.local.base_port, pair.remote.host, pair.remote.port, data)
         if out is None:
             raise NotConnectedError("the TURN allocation behind the selected pair is not ready")
         return out
+
+    def data_route(self):
+        """Where the selected pair's data goes, for a driver that sends it
+        without calling send() per datagram: (pair, local_ip, local_port,
+        dst_ip, dst_port, relay). A datagram leaves the socket at local for
+        dst; on a relayed pair `relay` is the TurnClient whose
+        wrap(pair.remote.host, pair.remote.port, data) frames it and dst is
+        its server, else relay is None. None while no pair carries data. The
+        route holds until the next event or state change; count what goes
+        with pair.count_sent()."""
+        pair = self.selected_pair
+        if pair is None or self.state in _ENDED:
+            return None
+        local = pair.local
+        if self._relays is not None:
+            client = self._relays.relayed_at(local.base_ip, local.base_port)
+            if client is not None:
+                if not client.ready:
+                    return None
+                base, server = client.base, client.server
+                return pair, base[0], base[1], server[0], server[1], client
+        return pair, local.base_ip, local.base_port, pair.remote.host, pair.remote.port, None
 
     def restart(self, ufrag=None, pwd=None):
         """ICE restart (§9): new credentials and a fresh check list. The

@@ -13,7 +13,8 @@ import asyncio
 
 from ice import agent as _agent
 from ice import netio, sdp
-from ice.compat import ConnectionError, ticks_add, ticks_diff, ticks_ms
+from ice.compat import (ConnectionError, addr_as_received, addr_from_socket, addr_to_socket, ticks_add, ticks_diff,
+                        ticks_ms)
 
 _MDNS_RECV_SIZE = 1500
 
@@ -76,7 +77,7 @@ class Connection:
         config=None, stun_servers=(), include_loopback=False, interfaces=None,
         include_interfaces=None, exclude_interfaces=None, include_addresses=None,
         exclude_addresses=None, port_range=None, on_candidate=None, turn_options=None,
-        mdns_timeout_ms=1000, mdns_interface=None, recv_queue_size=64,
+        mdns_timeout_ms=1000, mdns_interface=None, recv_queue_size=64, recv_buffer_size=None,
     ):
         if components != 1:
             raise ValueError("one component only: multiplex RTP and RTCP (RFC 5761)")
@@ -107,11 +108,13 @@ class Connection:
             "include_addresses": include_addresses, "exclude_addresses": exclude_addresses,
         }
         self._port_range = port_range
+        self._recv_buffer_size = recv_buffer_size  # SO_RCVBUF of each UDP socket, or the OS default
         self._turn_options = turn_options or {}
         self._mdns_timeout_ms = mdns_timeout_ms
         self._mdns_interface = mdns_interface  # IPv4 address whose link queries go out on
         self.on_candidate = on_candidate
         self._agent = _agent.Agent(ice_controlling, config, local_username, local_password)
+        self._max_data_size = self._agent.config.max_data_size
         self._remote_username = None
         self._remote_password = None
         self._local_candidates = []
@@ -121,16 +124,31 @@ class Connection:
         self._streams = {}  # TCP key -> (reader, writer)
         self._draining = []  # writers with a drain() in flight
         self._tasks = []
+        self._unwatch = []  # stop() of each socket's reader
         self._wake = asyncio.Event()
         self._changed = asyncio.Event()  # state or gathering moved on
         self._gathering = False
         self._closed = False
         self._started_at = None  # ticks when gathering began
         self._reached = {}  # connection state -> ms after that, first time only
-        self._received = []
+        # Received datagrams in a ring of fixed slots: no allocation per datagram.
+        if recv_queue_size < 1:
+            raise ValueError("recv_queue_size must be at least 1")
+        self._received = [None] * recv_queue_size  # type: list
+        self._received_head = 0
+        self._received_count = 0
         self._received_event = asyncio.Event()
-        self._recv_queue_size = recv_queue_size
-        self.counters = {"send_failed": 0, "recv_dropped": 0, "recv_oversize": 0, "mdns_unresolved": 0}
+        # The selected pair's data path (see _update_route), or None: the
+        # agent routes each datagram. (pair, socket, socket address, TURN
+        # client or None, the source address a datagram from the remote
+        # arrives with or None).
+        self._route = None
+        self._route_pair = None
+        self._route_state = None
+        self._blocked = None  # (socket, errno) of the last send refused for want of room
+        # send_full: sends a full socket buffer refused (send() waits and sends again)
+        self.counters = {"send_failed": 0, "send_full": 0, "recv_dropped": 0, "recv_oversize": 0,
+                         "mdns_unresolved": 0}
 
     # ---- aioice's members ----------------------------------------------------
 
@@ -283,34 +301,97 @@ class Connection:
             await self._changed.wait()
 
     async def send(self, data):
-        self._send(data)
+        """Send one datagram to the peer; waits while the socket's buffer is
+        full instead of dropping the datagram."""
+        while not self.send_nowait(data):
+            await self.writable()
 
     async def sendto(self, data, component):
         if component != 1:
             raise ValueError("only component 1 exists")
-        self._send(data)
+        await self.send(data)
 
-    def _send(self, data):
+    def send_nowait(self, data):
+        """Send one datagram now: True when it went (or the network refused
+        it: counted in counters["send_failed"], as UDP loses datagrams);
+        False when the socket's buffer is full and nothing was sent: `await
+        writable()`, then send it again. ConnectionError without a usable
+        pair, ValueError over Config.max_data_size. The fast path of the
+        selected pair allocates nothing."""
+        route = self._route
+        if route is None or route[0] is not self._agent.selected_pair:
+            return self._send_by_agent(data)
+        pair, sock, addr, relay, _ = route
+        size = len(data)
+        if size > self._max_data_size:
+            return self._send_by_agent(data)  # the agent's ValueError says which limit
+        if relay is not None:
+            data = relay.wrap(pair.remote.host, pair.remote.port, data)
+            if data is None:  # no permission could be asked for (counted)
+                self.counters["send_failed"] += 1
+                return True
+        pair.count_sent(size)
+        pair.last_sent_ms = self._agent._now
+        try:
+            sock.sendto(data, addr)
+        except OSError as exc:
+            return self._send_error(sock, netio.error_code(exc))
+        return True
+
+    def _send_by_agent(self, data):
         if self._closed:
             raise ConnectionError("Cannot send data, connection is closed")
         try:
             out = self._agent.send(data)
         except _agent.NotConnectedError as exc:
             raise ConnectionError("Cannot send data: %s" % exc)
-        self._transmit(out)
+        return self._transmit(out)
+
+    def _send_error(self, sock, code):
+        if netio.is_full(code):
+            self._blocked = (sock, code)
+            self.counters["send_full"] += 1
+            return False
+        self.counters["send_failed"] += 1
+        return True
+
+    async def writable(self):
+        """Until a datagram refused by a full socket buffer (send_nowait()
+        returned False) may be sent again."""
+        blocked = self._blocked
+        if blocked is not None:
+            self._blocked = None
+            await netio.writable(blocked[0], blocked[1])
 
     async def recv(self):
-        data, _ = await self.recvfrom()
-        return data
-
-    async def recvfrom(self):
-        """(data, component) of the next datagram from the peer."""
-        while not self._received:
+        """The next datagram from the peer."""
+        while not self._received_count:
             if self._closed:
                 raise ConnectionError("Connection lost while receiving data")
             self._received_event.clear()
             await self._received_event.wait()
-        return self._received.pop(0), 1
+        return self._take()
+
+    def recv_nowait(self):
+        """The next datagram from the peer if one is queued, else None."""
+        if not self._received_count:
+            if self._closed:
+                raise ConnectionError("Connection lost while receiving data")
+            return None
+        return self._take()
+
+    async def recvfrom(self):
+        """(data, component) of the next datagram from the peer."""
+        return await self.recv(), 1
+
+    def _take(self):
+        slots = self._received
+        head = self._received_head
+        data = slots[head]
+        slots[head] = None
+        self._received_head = (head + 1) % len(slots)
+        self._received_count -= 1
+        return data
 
     async def close(self):
         """Release TURN allocations, close sockets and stop every task."""
@@ -324,6 +405,9 @@ class Connection:
                 await writer.drain()
             except OSError:
                 pass
+        for stop in self._unwatch:
+            stop()
+        self._unwatch = []
         for task in self._tasks:
             task.cancel()
         # gather, not a loop of awaits that swallows CancelledError: a caller
@@ -370,17 +454,35 @@ class Connection:
         self._tasks.append(asyncio.create_task(coro))
 
     def _add_socket(self, ip, port, sock):
+        if self._recv_buffer_size:
+            netio.set_receive_buffer(sock, self._recv_buffer_size)
         self._sockets[(ip, port)] = sock
-        self._start_task(self._read_socket(ip, port, sock))
+        pending = netio.pending_check(sock)
+        self._unwatch.append(netio.watch_readable(sock, lambda: self._read_socket(ip, port, sock, pending)))
 
-    async def _read_socket(self, ip, port, sock):
+    def _read_socket(self, ip, port, sock, pending):
+        """Read what the socket holds (up to 32 datagrams: a flood still lets
+        other tasks run). Data from the selected pair's remote is queued
+        directly (one check that it is not STUN, RFC 7983 §7); the rest goes
+        to the agent."""
         agent = self._agent
         size = agent.receive_size
-        while not self._closed:
+        for _ in range(32):
+            if self._closed or not pending():
+                return
             try:
-                data, (src_ip, src_port) = await netio.recvfrom(sock, size)
-            except (OSError, ValueError):
-                await netio.sleep_ms(10)  # e.g. ICMP unreachable reported late
+                data, addr = sock.recvfrom(size)
+            except OSError:  # drained (EAGAIN), or an ICMP error reported late
+                return
+            route = self._route
+            if route is not None and route[4] == addr and route[1] is sock and len(data) < size and \
+                    (data[0] > 3 or len(data) < 20 or data[4] != 0x21):
+                route[0].count_received(len(data))
+                self._deliver(data)
+                continue
+            try:
+                src_ip, src_port = addr_from_socket(addr)
+            except (ValueError, TypeError):
                 continue
             payload = agent.handle_packet(ticks_ms(), ip, port, src_ip, src_port, data)
             if payload is None:
@@ -390,10 +492,13 @@ class Connection:
 
     def _deliver(self, payload):
         """Queue application data for recv(); a full queue drops its oldest."""
-        if len(self._received) >= self._recv_queue_size:
-            self._received.pop(0)
+        slots = self._received
+        if self._received_count == len(slots):
+            self._take()
             self.counters["recv_dropped"] += 1
-        self._received.append(payload if isinstance(payload, bytes) else bytes(payload))
+        slots[(self._received_head + self._received_count) % len(slots)] = \
+            payload if isinstance(payload, bytes) else bytes(payload)
+        self._received_count += 1
         self._received_event.set()
 
     async def _read_stream(self, client, reader):
@@ -439,24 +544,25 @@ class Connection:
             self._pump()
 
     def _transmit(self, out):
+        """Send a transmit tuple; False when a full socket buffer refused it."""
         local_ip, local_port, dst_ip, dst_port, data = out
         base = self._last_base  # the socket of the last send: a stream uses one
         if base is None or base[1] != local_port or base[0] != local_ip:
             base = self._last_base = (local_ip, local_port)
         sock = self._sockets.get(base)
         if sock is not None:
-            if not netio.sendto(sock, data, dst_ip, dst_port):
-                self.counters["send_failed"] += 1
-            return
+            code = netio.sendto(sock, data, dst_ip, dst_port)
+            return not code or self._send_error(sock, code)
         stream = self._streams.get((local_ip, local_port))
         if stream is None:
             self.counters["send_failed"] += 1
-            return
+            return True
         writer = stream[1]
         writer.write(bytes(data))  # copied: the agent reuses its buffers
         if writer not in self._draining:  # one flush in flight per stream
             self._draining.append(writer)
             self._start_task(self._drain(writer))
+        return True
 
     async def _drain(self, writer):
         try:
@@ -495,7 +601,27 @@ class Connection:
                 changed = True
         if changed or agent.gathering_complete:
             self._changed.set()
+        if agent.selected_pair is not self._route_pair or agent.state != self._route_state:
+            self._update_route()
         self._wake.set()
+
+    def _update_route(self):
+        """The selected pair's data path for send_nowait() and the reader:
+        a UDP socket and addresses looked up once per selection, not per
+        datagram. TURN over TCP keeps the agent's path."""
+        agent = self._agent
+        self._route_pair = agent.selected_pair
+        self._route_state = agent.state
+        self._route = None
+        route = None if self._closed else agent.data_route()
+        if route is None:
+            return
+        pair, local_ip, local_port, dst_ip, dst_port, relay = route
+        sock = self._sockets.get((local_ip, local_port))
+        if sock is None:
+            return
+        source = None if relay is not None else addr_as_received(dst_ip, dst_port)
+        self._route = (pair, sock, addr_to_socket(dst_ip, dst_port), relay, source)
 
     async def _resolve_mdns(self, cand):
         ip = await resolve_mdns(cand.host, self._mdns_timeout_ms, self._port_range, self._use_ipv4, self._mdns_interface)

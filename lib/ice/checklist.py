@@ -13,6 +13,8 @@ pair decides what that means for it.
 
 from ice.compat import const, ticks_add, ticks_diff
 
+_MIB = const(1 << 20)
+
 # Check states (RFC 8445 §6.1.2.6).
 FROZEN = const(0)
 WAITING = const(1)
@@ -88,8 +90,10 @@ class Pair:
         self.requests_received = 0
         self.responses_sent = 0
         self.responses_received = 0
-        self.bytes_sent = 0
-        self.bytes_received = 0
+        # Data bytes as whole MiB plus the rest below 1 MiB: no count grows
+        # into a heap integer (2^30 and more on 32-bit ports) per datagram.
+        self.sent_mib = self.sent_rest = 0
+        self.received_mib = self.received_rest = 0
 
     def apply(self, event):
         """Move the check state on `event`; returns the new state."""
@@ -123,6 +127,28 @@ class Pair:
         self.apply(FAIL)
         self.valid = False
         self.nominate(DROP)
+
+    def count_sent(self, size):
+        rest = self.sent_rest + size
+        if rest >= _MIB:
+            self.sent_mib += rest >> 20
+            rest &= _MIB - 1
+        self.sent_rest = rest
+
+    def count_received(self, size):
+        rest = self.received_rest + size
+        if rest >= _MIB:
+            self.received_mib += rest >> 20
+            rest &= _MIB - 1
+        self.received_rest = rest
+
+    @property
+    def bytes_sent(self):
+        return (self.sent_mib << 20) + self.sent_rest
+
+    @property
+    def bytes_received(self):
+        return (self.received_mib << 20) + self.received_rest
 
     @property
     def nominated(self):

@@ -1,8 +1,8 @@
 """The few places where MicroPython and CPython differ, kept in one module.
 
-Clocks: `ticks_ms`, `ticks_diff`, `ticks_add` behave like MicroPython's on both
-runtimes (a wrapping millisecond counter), so deadlines never turn into big ints
-on a board that runs for months.
+Clocks: `ticks_ms`, `ticks_us`, `ticks_diff`, `ticks_add` behave like
+MicroPython's on both runtimes (wrapping counters), so deadlines never turn
+into big ints on a board that runs for months.
 Randomness: `urandom`, `random_below`, `random_token`.
 Addresses: IPv4/IPv6 text <-> packed bytes without `ipaddress`, and socket
 addresses in the shape each runtime's socket module wants.
@@ -34,12 +34,15 @@ _TICKS_MASK = const((1 << 30) - 1)
 _TICKS_HALF = const(1 << 29)
 
 try:
-    from time import ticks_add, ticks_diff, ticks_ms
+    from time import ticks_add, ticks_diff, ticks_ms, ticks_us
 except ImportError:
     import time as _time
 
     def ticks_ms():
         return int(_time.monotonic() * 1000) & _TICKS_MASK
+
+    def ticks_us():
+        return int(_time.monotonic() * 1000000) & _TICKS_MASK
 
     def ticks_add(ticks, delta):
         return (ticks + delta) & _TICKS_MASK
@@ -277,6 +280,15 @@ def addr_from_socket(addr):
     if isinstance(addr, tuple):
         return addr[0], addr[1]
     return _sockaddrs_in.get(addr)
+
+
+def addr_as_received(ip, port):
+    """What `recvfrom` on this runtime reports for a datagram from ip:port,
+    to compare with as it comes (CPython's IPv6 tuples carry flow info and
+    scope, both 0 for the global addresses candidates hold)."""
+    if not IS_MICROPYTHON and ":" in ip:
+        return (ip, port, 0, 0)
+    return addr_to_socket(ip, port)
 
 
 def addr_to_socket(ip, port):

@@ -2,8 +2,12 @@
 
 The asyncio driver (ice.aio) uses only what is here for I/O, so that it
 reads the same on CPython and MicroPython:
-- `recvfrom` awaits a datagram: `loop.sock_recvfrom` on CPython, the
-  asyncio poller on MicroPython (which has no UDP endpoints);
+- `watch_readable` calls a reader whenever a socket has data: a reader of
+  the event loop on CPython, a task on the asyncio poller on MicroPython
+  (which has no UDP endpoints); `pending_check` asks a socket for data
+  without reading (MicroPython's recvfrom leaves a dead buffer per EAGAIN);
+- `writable` waits for room after a send refused by a full buffer
+  (`is_full`); `recvfrom` awaits one datagram (mDNS);
 - `bind_udp` binds a non-blocking socket, from a port range when asked
   (boards have no `getsockname` to learn an ephemeral port);
 - `host_addresses` lists the machine's addresses: interfaces via `ifaddr`
@@ -12,28 +16,84 @@ reads the same on CPython and MicroPython:
 """
 
 import socket
+import sys
 
-from ice.compat import IS_MICROPYTHON, addr_from_socket, addr_to_socket, ip_to_bytes, is_ip, is_link_local, random_below
+from ice.compat import (IS_MICROPYTHON, addr_from_socket, addr_to_socket, const, ip_to_bytes, is_ip, is_link_local,
+                        random_below)
 
 try:
     import asyncio
 except ImportError:  # a board built without asyncio can still use the sans-IO agent
     asyncio = None
 
+# A send refused for want of buffer space, not by the network: EAGAIN (the
+# socket's buffer is full), ENOMEM and ENOBUFS (lwIP out of packet buffers).
+EAGAIN = const(11)
+ENOMEM = const(12)
+ENOBUFS = const(105)
+
+
+def error_code(exc):
+    return exc.args[0] if exc.args else 0
+
+
+def is_full(code):
+    """True for an errno that means "try again when there is room"."""
+    return code == EAGAIN or code == ENOMEM or code == ENOBUFS
+
+
 if IS_MICROPYTHON:
+    import select
+
     from asyncio import core as _core
 
-    def _wait_readable(sock):
+    def pending_check(sock):
+        """A function that says, without reading, whether `sock` holds a
+        datagram: MicroPython's recvfrom allocates its whole buffer before
+        it asks the socket, so reading until EAGAIN would leave one dead
+        buffer behind per wake."""
+        poller = select.poll()
+        poller.register(sock, select.POLLIN)
+
+        def pending():  # type: () -> bool
+            for _ in poller.ipoll(0):
+                return True
+            return False
+
+        return pending
+
+    def _read_ready(sock):
         yield _core._io_queue.queue_read(sock)
+
+    def _write_ready(sock):
+        yield _core._io_queue.queue_write(sock)
+
+    async def _wait_writable(sock):
+        await _write_ready(sock)
+
+    async def _watch(sock, on_readable):
+        while True:
+            await _read_ready(sock)
+            on_readable()
+
+    def watch_readable(sock, on_readable):
+        """Call on_readable() whenever `sock` has something to read, until
+        the returned stop() is called: a task waiting on the poller here."""
+        task = asyncio.create_task(_watch(sock, on_readable))
+
+        def stop():
+            task.cancel()
+
+        return stop
 
     async def recvfrom(sock, size):
         """One datagram and the (ip, port) it came from."""
         while True:
-            await _wait_readable(sock)
+            await _read_ready(sock)
             try:
                 data, addr = sock.recvfrom(size)
             except OSError as exc:
-                if exc.args and exc.args[0] == 11:  # EAGAIN: woken, but nothing there
+                if error_code(exc) == EAGAIN:  # woken, but nothing there
                     continue
                 raise
             return data, addr_from_socket(addr)
@@ -49,6 +109,40 @@ if IS_MICROPYTHON:
             pass
 
 else:
+
+    def _maybe():  # type: () -> bool
+        return True
+
+    def pending_check(sock):
+        """Always "try": CPython's recvfrom allocates nothing that outlives
+        an EAGAIN, so the reader reads until one."""
+        return _maybe
+
+    async def _wait_writable(sock):
+        loop = asyncio.get_running_loop()
+        done = loop.create_future()
+
+        def wake():
+            if not done.done():
+                done.set_result(None)
+
+        loop.add_writer(sock, wake)
+        try:
+            await done
+        finally:
+            loop.remove_writer(sock)
+
+    def watch_readable(sock, on_readable):
+        """Call on_readable() whenever `sock` has something to read, until
+        the returned stop() is called: a reader of the event loop here, so
+        no task wakes and no registration per datagram."""
+        loop = asyncio.get_running_loop()
+        loop.add_reader(sock, on_readable)
+
+        def stop():
+            loop.remove_reader(sock)
+
+        return stop
 
     async def recvfrom(sock, size):
         """One datagram and the (ip, port) it came from."""
@@ -66,6 +160,16 @@ else:
             await event.wait()
         finally:
             timer.cancel()
+
+
+async def writable(sock, code):
+    """Until `sock` can take a datagram again after a send failed with
+    errno `code`. lwIP reports a UDP socket writable even when it is out of
+    packet buffers (ENOMEM, ENOBUFS), so those wait a moment instead."""
+    if code == EAGAIN:
+        await _wait_writable(sock)
+    else:
+        await sleep_ms(2)
 
 
 def sleep_ms(ms):
@@ -129,6 +233,19 @@ def tcp_nodelay(writer):
         pass  # a port without the option: messages still go, a little later
 
 
+def set_receive_buffer(sock, size):
+    """Ask the OS for a `size`-byte receive buffer on `sock` (SO_RCVBUF; 8
+    on Linux for ports whose socket module does not name it). Video at tens
+    of datagrams a frame needs more than the default to ride out a busy
+    moment. The OS may grant less (Linux caps it at net.core.rmem_max)."""
+    option = getattr(socket, "SO_RCVBUF", None)
+    if option is None:
+        if sys.platform != "linux":
+            raise ValueError("this port cannot size socket buffers: leave recv_buffer_size unset")
+        option = 8
+    sock.setsockopt(getattr(socket, "SOL_SOCKET", 1), option, size)
+
+
 def multicast_from(sock, ip):
     """Send this socket's IPv4 multicast out of the interface holding `ip`."""
     level = getattr(socket, "IPPROTO_IP", 0)
@@ -137,12 +254,13 @@ def multicast_from(sock, ip):
 
 
 def sendto(sock, data, ip, port):
-    """Send one datagram without blocking; False when it could not go."""
+    """Send one datagram without blocking: 0 when it went, else the errno
+    (see is_full) of a full buffer or a network that refused it."""
     try:
         sock.sendto(data, addr_to_socket(ip, port))
-        return True
-    except OSError:  # full buffer, unreachable network: UDP may drop it
-        return False
+        return 0
+    except OSError as exc:
+        return error_code(exc) or -1
 
 
 async def resolve(host, port, want_ipv6=False):

@@ -166,6 +166,7 @@ class TurnClient:
         self._control_count = 0
         self._data = bytearray(data_size + SEND_OVERHEAD)
         self._data_writer = stun.Writer(self._data)
+        self._data_view = None  # the last ChannelData frame's view
         self._msg = stun.Message()
         self.counters = {
             "malformed": 0, "unmatched": 0, "unauthenticated": 0, "no_permission": 0,
@@ -177,6 +178,10 @@ class TurnClient:
     def __repr__(self):
         return "<TurnClient %s %s:%d %s relayed=%s>" % (
             self.transport, self.server[0], self.server[1], self.state, self.relayed)
+
+    @property
+    def ready(self):
+        return self.state == READY
 
     # ---- driver entry points ---------------------------------------------
 
@@ -297,7 +302,10 @@ class TurnClient:
         for peer in self._peers:
             if peer.channel_state == _OK and peer.port == peer_port and peer.ip == peer_ip:
                 size = write_channel_data(self._data, peer.channel, payload, self.transport == "tcp")
-                return memoryview(self._data)[:size]
+                view = self._data_view
+                if view is None or len(view) != size:  # most frames' chunks share a size: kept
+                    view = self._data_view = memoryview(self._data)[:size]
+                return view
         if self.permit(peer_ip) is None:
             self.counters["no_permission"] += 1
             return None
