@@ -15,6 +15,9 @@ Sections:
   two Connections; the camera app streaming frames to a viewer at several
   heap sizes, from .mpy files and from the ROMFS image (whose size is
   reported apart: a board keeps it in flash);
+- the data path: µs and bytes per datagram sent and received through a
+  Connection next to a raw socket, on each port and on CPython, and the
+  highest rate at which the camera app streams 30 KB frames on loopback;
 - host scale: sans-IO agent pairs in one CPython process, memory per session
   and µs per handle_timeout as candidates per agent grow;
 - NAT lab: connect times through real NATs (tools/netlab_bench.py), the
@@ -48,6 +51,14 @@ TARGET_RATIO_CONNECT = 0.3
 TARGET_CAMERA_HEAP = "96K"
 TARGET_CHECK_BYTES = 512
 TARGET_MPY_IMPORT = 32 * 1024
+TARGET_RATIO_SEND = 4  # send_nowait / a raw sendto, 32-bit port (issue 19)
+TARGET_RATIO_RECV = 4
+# The camera app with 30 KB frames on loopback before issue 19 (commit f6def71, 2026-11-30): the highest
+# rate of this ladder it sustained was 600 fps (450 in some runs of the 32-bit port; never 900: it slept at
+# least a millisecond between frames and paced in whole milliseconds). The goal is 4x.
+CAMERA_RATE_BEFORE = 600
+CAMERA_RATES = (300, 450, 600, 900, 1200, 1800, 2400, 3000)
+FRAME_BYTES = 30000
 
 CAMERA_FRAMES = 1000
 # Heaps tried for the camera session per port (.mpy files, then ROMFS with the image inside).
@@ -521,6 +532,91 @@ def report_memory(w, ports, dev, cycles, frames_goal):
         w("")
 
 
+def cpu_ticks():
+    """(ticks stolen by the hypervisor, all ticks) from /proc/stat, or None."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    return (fields[7] if len(fields) > 7 else 0), sum(fields)
+
+
+def stolen_percent(before, after):
+    if before is None or after is None or after[1] <= before[1]:
+        return None
+    return 100.0 * (after[0] - before[0]) / (after[1] - before[1])
+
+
+def report_datapath(w, ports, dev, cpython_path):
+    w("## The data path next to a raw socket (tools/mpbench/datapath.py)")
+    w("")
+    w("µs per 1,100-byte datagram on loopback, host pair selected, and (MicroPython) bytes allocated per "
+      "datagram; the raw socket is the same socket in the same process. Receive: from a burst sent before "
+      "the receiver runs to the last datagram taken.")
+    w("")
+    w("| runtime | `await send()` | `send_nowait()` | raw `sendto` | send_nowait / raw | `await recv()` "
+      "| `recv_nowait()` | raw `recvfrom` | recv_nowait / raw |")
+    w("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+
+    def cell(r):
+        return "%.2f" % r[0] + ("" if r[1] is None else " (%d B)" % r[1])
+
+    rows = [(p.name + " port", dev[p.name]["datapath"]) for p in ports] + [("CPython", cpython_path)]
+    for name, d in rows:
+        send_ratio = d[("SEND", "conn_nowait")][0] / d[("SEND", "raw")][0]
+        recv_ratio = d[("RECV", "conn_nowait")][0] / d[("RECV", "raw")][0]
+        w("| %s | %s | %s | %s | %.1fx | %s | %s | %s | %.1fx |" % (
+            name, cell(d[("SEND", "conn")]), cell(d[("SEND", "conn_nowait")]), cell(d[("SEND", "raw")]), send_ratio,
+            cell(d[("RECV", "conn")]), cell(d[("RECV", "conn_nowait")]), cell(d[("RECV", "raw")]), recv_ratio))
+    w("")
+    w("The camera app (tools/mpbench/camera_rate.py: the unix board's settings, a fixed %d-byte frame) streaming "
+      "to a CPython viewer on loopback, 3 s per rate: frames completed per second at the viewer; sustained = "
+      "95 %% of the rate arrives and no frame is dropped, in one of two runs." % FRAME_BYTES)
+    w("")
+    w("| port | " + " | ".join("%d fps" % r for r in CAMERA_RATES) + " | highest sustained | before issue 19 |")
+    w("| --- | " + " | ".join("---:" for _ in CAMERA_RATES) + " | ---: | ---: |")
+    for p in ports:
+        best, results = dev[p.name]["rate"]
+        cells = []
+        for rate in CAMERA_RATES:
+            r = results.get(rate)
+            cells.append("—" if r is None else "%.0f%s" % (r["fps"], "" if not r["dropped"] else
+                                                               " (%d dropped)" % r["dropped"]))
+        w("| %s | %s | %s | %d |" % (p.name, " | ".join(cells), best or "none", CAMERA_RATE_BEFORE))
+    w("")
+    stolen = ["%s port %.0f %%" % (p.name, dev[p.name]["rate_stolen"]) for p in ports
+              if dev[p.name]["rate_stolen"] is not None]
+    if stolen:
+        w("CPU time the hypervisor took from this machine during those runs: %s (a shared machine's figures "
+          "move with it)." % ", ".join(stolen))
+        w("")
+
+
+def datapath_targets(ports, dev):
+    lines = []
+    for p in ports:
+        if p.name != "32-bit":  # issue 19's targets are the board-sized port's
+            continue
+        d = dev[p.name]["datapath"]
+        send = d[("SEND", "conn_nowait")]
+        recv = d[("RECV", "conn_nowait")]
+        send_ratio = send[0] / d[("SEND", "raw")][0]
+        recv_ratio = recv[0] / d[("RECV", "raw")][0]
+        best = dev[p.name]["rate"][0] or 0
+        lines += [
+            (send_ratio <= TARGET_RATIO_SEND and send[1] == 0,
+             "%s: send_nowait ≤ %dx a raw sendto, 0 B per datagram: %.1fx, %s B" % (
+                 p.name, TARGET_RATIO_SEND, send_ratio, send[1])),
+            (recv_ratio <= TARGET_RATIO_RECV,
+             "%s: receive ≤ %dx a raw recvfrom: %.1fx" % (p.name, TARGET_RATIO_RECV, recv_ratio)),
+            (best >= 4 * CAMERA_RATE_BEFORE,
+             "%s: camera app ≥ 4x its 30 KB frame rate before issue 19 (%d fps): %s fps" % (
+                 p.name, CAMERA_RATE_BEFORE, best)),
+        ]
+    return lines
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer runs and frames (a smoke test)")
@@ -549,9 +645,16 @@ def main(argv=None):
                    "session": await asyncio.to_thread(p.session, 60),
                    "cycles": await asyncio.to_thread(p.cycles, cycles)}
             res["camera"] = await camera
+            progress("%s port: the data path next to a raw socket" % p.name)
+            res["datapath"] = await asyncio.to_thread(p.datapath)
+            ticks = cpu_ticks()
+            res["rate"] = await p.max_frame_rate(FRAME_BYTES, CAMERA_RATES, progress, seconds=3.0)
+            res["rate_stolen"] = stolen_percent(ticks, cpu_ticks())
             return res
 
         dev[p.name] = asyncio.run(measure())
+    progress("CPython: the data path next to a raw socket")
+    cpython_path = bench_device.cpython_datapath()
     plot(args.plot, connect, [(p.name, dev[p.name]["camera"]["sampled"]) for p in ports],
          dev[ports[0].name]["session"]["trace"])
     lab_started = time.monotonic()
@@ -605,6 +708,7 @@ def main(argv=None):
     w("")
 
     report_memory(w, ports, dev, cycles, frames_goal)
+    report_datapath(w, ports, dev, cpython_path)
 
     w("## Host scale: %d sans-IO agent pairs in one CPython process" % pairs)
     w("")
@@ -682,6 +786,7 @@ def main(argv=None):
              "%s: camera session in %s from ROMFS, image outside the heap: %s (smallest unix heap with the "
              "%s image: %s)" % (p.name, TARGET_CAMERA_HEAP, kb(board), kb(p.image_size), kb(romfs_smallest))),
         ]
+    lines += datapath_targets(ports, dev)
     lines += [(ok, "NAT lab: " + text) for ok, text in lab_targets]
     for ok, text in lines:
         w("- %s %s" % (verdict(ok), text))

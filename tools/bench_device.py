@@ -201,6 +201,67 @@ class Port:
             await server.close()
         return parse_camera(lines, heap, frames, frames >= frames_goal and alive)
 
+    def datapath(self, count=5000):
+        """tools/mpbench/datapath.py on this port (see parse_datapath)."""
+        out = self.run(["datapath", str(count)], "512K")
+        if out.returncode != 0:
+            raise RuntimeError("datapath on the %s port: %s" % (self.name, out.stderr.strip()[-500:]))
+        return parse_datapath(out.stdout)
+
+    async def camera_rate(self, fps, size, seconds=5.0):
+        """The camera app (tools/mpbench/camera_rate.py) sending `size`-byte
+        frames at `fps` to a CPython viewer: {"fps": frames completed per
+        second at the viewer, "dropped": incomplete frames} over `seconds`
+        after the first frame."""
+        import signaling
+        import viewer as viewer_tool
+
+        signaling.log = lambda text: None
+        server = await signaling.serve("127.0.0.1", 0, 0)
+        room = "rate-%s-%d" % (self.march, fps)
+        viewer = viewer_tool.Viewer(("127.0.0.1", server.tcp_port), room, ("127.0.0.1", 0), include_loopback=True,
+                                    connection_options={"use_ipv6": False, "include_addresses": ["127.0.0.1"]},
+                                    log=lambda line: None)
+        camera = await asyncio.create_subprocess_exec(
+            self.binary, "-X", "heapsize=512K", "-m", "camera_rate", ROOT, str(server.tcp_port), room, str(fps),
+            str(size), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+            env=dict(os.environ, MICROPYPATH=self.path(".mpy")))
+        try:
+            await viewer.start()
+            first = await viewer.wait_for(lambda s: s["frames_completed"] >= 3, 20)
+            await asyncio.sleep(seconds)
+            last = viewer.status()
+        finally:
+            if camera.returncode is None:
+                camera.terminate()
+            await camera.wait()
+            await viewer.close()
+            await server.close()
+        return {"fps": (last["frames_completed"] - first["frames_completed"]) / seconds,
+                "dropped": last["frames_dropped"] - first["frames_dropped"]}
+
+    async def max_frame_rate(self, size, rates, progress, seconds=5.0, tries=2):
+        """The highest of `rates` the camera app sustains: 95 % of the rate
+        arrives and no frame is dropped, in one of `tries` runs (a shared
+        machine's stolen CPU time can sink a single run). Returns (rate or
+        None, {rate: the best run's result})."""
+        results = {}
+        best = None
+        for fps in rates:
+            for _ in range(tries):
+                r = await self.camera_rate(fps, size, seconds)
+                progress("%s port: %d-byte frames at %d fps: %.1f fps arrived, %d dropped"
+                         % (self.name, size, fps, r["fps"], r["dropped"]))
+                kept_up = not r["dropped"] and r["fps"] >= 0.95 * fps
+                if fps not in results or kept_up or r["fps"] > results[fps]["fps"]:
+                    results[fps] = r
+                if kept_up:
+                    break
+            if not kept_up:
+                break
+            best = fps
+        return best, results
+
     async def cameras(self, heaps, romfs_heaps, frames_goal, progress):
         """Every heap size at once (each with its own signaling server and
         viewer), from .mpy files and from the ROMFS image, plus one sampled
@@ -213,6 +274,27 @@ class Port:
         runs.append(self.camera(heaps[-1], frames_goal, timeout, sampled=True))
         results = await asyncio.gather(*runs)
         return {"mpy": results[:len(heaps)], "romfs": results[len(heaps):-1], "sampled": results[-1]}
+
+
+def cpython_datapath(count=5000):
+    """tools/mpbench/datapath.py on CPython, the same program (see parse_datapath)."""
+    out = subprocess.run([sys.executable, os.path.join(MPBENCH, "datapath.py"), str(count)], capture_output=True,
+                         text=True, env=dict(os.environ, PYTHONPATH=os.path.join(ROOT, "lib")), timeout=300)
+    if out.returncode != 0:
+        raise RuntimeError("datapath on CPython: %s" % out.stderr.strip()[-500:])
+    return parse_datapath(out.stdout)
+
+
+def parse_datapath(text):
+    """{(SEND|RECV, way): (µs per datagram, bytes per datagram or None), "lost": n}."""
+    res = {}
+    for line in text.splitlines():
+        p = line.split()
+        if len(p) == 4 and p[0] in ("SEND", "RECV"):
+            res[(p[0], p[1])] = (float(p[2]), None if p[3] == "-" else int(p[3]))
+        elif len(p) == 2 and p[0] == "LOST":
+            res["lost"] = int(p[1])
+    return res
 
 
 def parse_session(text):

@@ -50,3 +50,22 @@ def test_camera_streams_to_a_viewer_and_samples_the_heap(port):
     run = asyncio.run(port.camera("512K", 10, 40, sampled=True))
     assert run["passed"] and run["frames"] >= 10, run["error"]
     assert {"start", "imports", "app"} <= set(run["stages"]) and run["samples"]
+
+
+def test_datapath_times_every_way_and_meters_the_connections(port):
+    res = port.datapath(200)
+    ways = {(kind, way) for kind in ("SEND", "RECV") for way in ("conn", "conn_nowait", "raw")}
+    assert ways <= set(res) and res["lost"] == 0
+    assert all(res[w][0] > 0 and res[w][1] is not None for w in ways)
+    assert res[("SEND", "conn_nowait")][1] == 0  # issue 19's budget: nothing per datagram sent
+
+
+def test_datapath_runs_on_cpython_too():
+    res = bench_device.cpython_datapath(200)
+    assert res[("SEND", "conn_nowait")][0] > 0 and res[("SEND", "conn_nowait")][1] is None
+    assert res["lost"] == 0
+
+
+def test_camera_rate_reports_frames_that_arrived(port):
+    best, results = asyncio.run(port.max_frame_rate(30000, [30], lambda text: None, seconds=1.0))
+    assert best == 30 and results[30]["dropped"] == 0 and results[30]["fps"] >= 0.95 * 30
