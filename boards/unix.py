@@ -12,16 +12,17 @@ PSRAM = False
 POWER_HOLD_PIN = None
 
 MAX_VIEWERS = 4
-# Per viewer session (ice.agent.Config): the library's defaults, with
-# datagrams of up to 1200 bytes (a frame chunk is 8 + 1100): max_data_size
-# sizes the TURN relay buffer and the receive size.
+# Per viewer session (ice.agent.Config): the tables of an ESP32 without
+# PSRAM (boards/esp32_generic.py), so host runs and the bench see a board's
+# heap; datagrams of up to 1200 bytes (a frame chunk is 8 + 1100):
+# max_data_size sizes the TURN relay buffer and the receive size.
 ICE = {
-    "max_local": 8,
-    "max_remote": 16,
-    "max_pairs": 32,
-    "max_transactions": 16,
-    "max_events": 32,
-    "transmit_slots": 8,
+    "max_local": 4,
+    "max_remote": 8,
+    "max_pairs": 16,
+    "max_transactions": 8,
+    "max_events": 16,
+    "transmit_slots": 4,
     "max_data_size": 1200,
 }
 PORT_RANGE = (50000, 50999)

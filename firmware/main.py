@@ -31,9 +31,6 @@ if sys.platform == "linux":  # a host: the repo's folders stand in for the board
         sys.path.insert(0, "/rom/lib")
         sys.path.insert(0, "/rom")
 
-import asyncio
-
-from cam.app import CameraApp
 from cam.camera_source import open_source
 
 
@@ -62,7 +59,14 @@ def main():
     options = {}
     if "interface" in args:  # a host run on loopback only
         options = {"interfaces": [("lo", args["interface"])], "include_loopback": True, "use_ipv6": False}
+    # The camera before the app's imports: its frame buffer is the largest
+    # block the app keeps, placed while the heap has no holes yet (a board's
+    # driver claims its buffers at start too).
     source = open_source(board.CAMERA, 320, 240)
+    import asyncio
+
+    from cam.app import CameraApp
+
     app = CameraApp(board, source, host, int(port), room, turn_servers=turn, connection_options=options)
     seconds = args.get("seconds")
     asyncio.run(app.run(None if seconds is None else int(seconds) * 1000))

@@ -185,6 +185,7 @@ class CameraApp:
             await self._send(viewer_id, {"type": "busy"})
             self.status("camera: %s refused, %d viewers is the cap" % (viewer_id, board.MAX_VIEWERS))
             return None
+        gc.collect()  # the session's tables go into a heap with as few holes as it can have
         options = {"config": Config(**board.ICE), "port_range": board.PORT_RANGE,
                    "stun_servers": list(board.STUN_SERVERS)}
         if self.turn_servers:

@@ -209,10 +209,11 @@ class SyntheticCamera:
         self._mh = (height + unit - 1) // unit
         self._bw = self._mw * unit // 8  # blocks per row, padded to whole MCUs
         blocks = self._mw * self._mh * (6 if color else 1)
-        # Worst case: every block at its longest, every byte stuffed, one pad byte, EOI.
-        self._buf = bytearray(_MAX_HEADER + 2 * ((blocks * _MAX_BITS + 7) // 8 + 1) + 2)
-        self._hdr = write_header(self._buf, width, height, color)
-        self._view = memoryview(self._buf)
+        self._longest = (blocks * _MAX_BITS + 7) // 8 + 1  # every block at its longest, one pad byte
+        # Room for one stuffed byte in eight (a 0xFF is rarer); capture()
+        # grows it to the true worst case, every byte stuffed, if a frame
+        # ever needs more.
+        self._use_buffer(_MAX_HEADER + self._longest * 9 // 8 + 2)
         self._ylut, self._clut = _luts()
         self._y0 = bytearray(self._bw)
         self._y1 = bytearray(self._bw)
@@ -229,6 +230,11 @@ class SyntheticCamera:
         self._plate = [bytearray(4 * n + 2) for _ in range(8 if n else 0)]
         self._neutral = bytearray(b"\x80" * (2 * n + 1))
         self._bars = width // 16
+
+    def _use_buffer(self, size):
+        self._buf = bytearray(size)
+        self._hdr = write_header(self._buf, self.width, self.height, self.color)
+        self._view = memoryview(self._buf)
 
     def bar_x(self, frame):
         """Left edge of the bar in frame `frame`, in pixels (-1: no bar)."""
@@ -294,6 +300,13 @@ class SyntheticCamera:
         return self._y0[x >> 3], self._cb[x >> 4], self._cr[x >> 4]
 
     def capture(self):
+        try:
+            return self._encode()
+        except IndexError:  # more stuffing than the buffer allowed for
+            self._use_buffer(_MAX_HEADER + 2 * self._longest + 2)
+            return self._encode()
+
+    def _encode(self):
         frame = self.frame_number
         self._draw_plate(frame)
         out = self._buf

@@ -17,7 +17,7 @@ import json
 from ice import netio
 
 MAX_LINE = 65536  # the server's cap on a line, in bytes
-_READ_SIZE = 1024
+_READ_SIZE = 512  # a read allocates this much at once: small enough for a fragmented board heap
 
 
 class SignalingError(Exception):

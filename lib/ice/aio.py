@@ -9,12 +9,14 @@ restarts, filters interfaces and addresses, uses a port range, and takes
 explicit capacities (`config=ice.agent.Config(...)`).
 """
 
+import gc
+
 import asyncio
 
 from ice import agent as _agent
 from ice import netio, sdp
-from ice.compat import (ConnectionError, addr_as_received, addr_from_socket, addr_to_socket, ticks_add, ticks_diff,
-                        ticks_ms)
+from ice.compat import (IS_MICROPYTHON, ConnectionError, addr_as_received, addr_from_socket, addr_to_socket,
+                        ticks_add, ticks_diff, ticks_ms)
 
 _MDNS_RECV_SIZE = 1500
 
@@ -146,9 +148,15 @@ class Connection:
         self._route_pair = None
         self._route_state = None
         self._blocked = None  # (socket, errno) of the last send refused for want of room
-        # send_full: sends a full socket buffer refused (send() waits and sends again)
+        # MicroPython's recvfrom allocates a whole receive buffer per datagram
+        # (there is no recvfrom_into): a block that size, kept from the start,
+        # is given up when a fragmented heap has no such hole, so the datagram
+        # still gets in; it is taken again when the heap allows.
+        self._reserve = bytearray(self._agent.receive_size) if IS_MICROPYTHON else None
+        # send_full: sends a full socket buffer refused (send() waits and sends again);
+        # recv_no_memory: reads put off for want of heap (the datagram waits in the socket)
         self.counters = {"send_failed": 0, "send_full": 0, "recv_dropped": 0, "recv_oversize": 0,
-                         "mdns_unresolved": 0}
+                         "recv_no_memory": 0, "mdns_unresolved": 0}
 
     # ---- aioice's members ----------------------------------------------------
 
@@ -464,16 +472,25 @@ class Connection:
         """Read what the socket holds (up to 32 datagrams: a flood still lets
         other tasks run). Data from the selected pair's remote is queued
         directly (one check that it is not STUN, RFC 7983 §7); the rest goes
-        to the agent."""
+        to the agent. True when the reader should pause: a heap too full or
+        too fragmented for a datagram now (it stays in the socket)."""
         agent = self._agent
         size = agent.receive_size
         for _ in range(32):
             if self._closed or not pending():
-                return
+                return False
             try:
                 data, addr = sock.recvfrom(size)
             except OSError:  # drained (EAGAIN), or an ICMP error reported late
-                return
+                return False
+            except MemoryError:
+                self.counters["recv_no_memory"] += 1
+                held = self._reserve is not None
+                self._reserve = None
+                gc.collect()
+                if held:
+                    continue  # the reserve's hole takes it
+                return True
             route = self._route
             if route is not None and route[4] == addr and route[1] is sock and len(data) < size and \
                     (data[0] > 3 or len(data) < 20 or data[4] != 0x21):
@@ -489,6 +506,7 @@ class Connection:
                 self._pump()
             else:
                 self._deliver(payload)
+        return False
 
     def _deliver(self, payload):
         """Queue application data for recv(); a full queue drops its oldest."""
@@ -542,6 +560,11 @@ class Connection:
                 return
             agent.handle_timeout(ticks_ms())
             self._pump()
+            if self._reserve is None and IS_MICROPYTHON:
+                try:
+                    self._reserve = bytearray(agent.receive_size)
+                except MemoryError:
+                    pass  # the next tick tries again
 
     def _transmit(self, out):
         """Send a transmit tuple; False when a full socket buffer refused it."""

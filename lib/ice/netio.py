@@ -74,11 +74,13 @@ if IS_MICROPYTHON:
     async def _watch(sock, on_readable):
         while True:
             await _read_ready(sock)
-            on_readable()
+            if on_readable():
+                await asyncio.sleep_ms(10)
 
     def watch_readable(sock, on_readable):
         """Call on_readable() whenever `sock` has something to read, until
-        the returned stop() is called: a task waiting on the poller here."""
+        the returned stop() is called; a true result asks for a pause before
+        the next call. A task waiting on the poller here."""
         task = asyncio.create_task(_watch(sock, on_readable))
 
         def stop():
@@ -134,8 +136,9 @@ else:
 
     def watch_readable(sock, on_readable):
         """Call on_readable() whenever `sock` has something to read, until
-        the returned stop() is called: a reader of the event loop here, so
-        no task wakes and no registration per datagram."""
+        the returned stop() is called (its result asks for a pause; CPython's
+        heap has none to give). A reader of the event loop here, so no task
+        wakes and no registration per datagram."""
         loop = asyncio.get_running_loop()
         loop.add_reader(sock, on_readable)
 
