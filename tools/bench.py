@@ -61,11 +61,18 @@ CAMERA_RATES = (300, 450, 600, 900, 1200, 1800, 2400, 3000)
 FRAME_BYTES = 30000
 
 CAMERA_FRAMES = 1000
+# The library alone (tools/mpbench/peer.py streaming 1000 datagrams of 1,100 B), heaps tried per port.
+LIBRARY_HEAPS = {"host": ["128K", "144K", "160K", "176K", "192K", "208K", "224K", "256K"],
+                 "x86": ["88K", "96K", "104K", "112K", "120K", "128K", "144K", "160K"]}
+STABILITY_RUNS = 20  # runs at each floor + 8K (issue 15: 20 of 20 must pass)
+STABILITY_FRAMES = 100
+TARGET_LIBRARY_HEAP = "96K"
+TARGET_CAMERA_HEAP_MPY = "128K"
 # Heaps tried for the camera session per port (.mpy files, then ROMFS with the image inside).
-CAMERA_HEAPS = {"host": ["96K", "128K", "160K", "192K", "208K", "224K", "240K", "256K", "320K"],
-                "x86": ["96K", "112K", "128K", "144K", "160K", "176K", "192K", "256K"]}
-CAMERA_HEAPS_ROMFS = {"host": ["192K", "208K", "224K", "240K", "256K", "288K"],
-                      "x86": ["128K", "144K", "160K", "176K", "192K", "224K"]}
+CAMERA_HEAPS = {"host": ["176K", "192K", "200K", "208K", "216K", "224K", "240K", "320K"],
+                "x86": ["128K", "136K", "144K", "152K", "160K", "176K", "192K", "256K"]}
+CAMERA_HEAPS_ROMFS = {"host": ["224K", "232K", "240K", "248K", "256K", "288K"],
+                      "x86": ["160K", "168K", "176K", "184K", "192K", "224K"]}
 NETLAB_QUICK_CELLS = [("none", "none"), ("port-restricted", "port-restricted"), ("symmetric", "symmetric")]
 
 _T0 = time.monotonic()
@@ -413,7 +420,7 @@ def by_port(ports, fmt):
     return " | ".join(fmt(p) for p in ports)
 
 
-def report_memory(w, ports, dev, cycles, frames_goal):
+def report_memory(w, ports, dev, cycles, frames_goal, stability_runs):
     heads = " | ".join(p.name for p in ports)
     w("## MicroPython memory, %s side by side" % " and ".join(p.name + " port" for p in ports))
     w("")
@@ -529,7 +536,31 @@ def report_memory(w, ports, dev, cycles, frames_goal):
                   "board) %s; + CameraApp and the synthetic camera %s; + one viewer session streaming %s." % (
                       kb(st["start"]), kb(st["imports"] - st["start"]), kb(st["app"] - st["imports"]),
                       kb(max(live) - st["app"])))
+        for key, how in (("mpy", ".mpy files"), ("romfs", "ROMFS")):
+            if key in dev[p.name]["stability"]:
+                heap, passed = dev[p.name]["stability"][key]
+                w("At the floor + 8K (%s, %s): %d of %d sessions of %d frames passed." % (
+                    heap, how, passed, stability_runs, STABILITY_FRAMES))
         w("")
+
+    w("### The library alone: import ice.aio (.mpy), a host candidate, connect, %d datagrams of 1,100 B"
+      % bench_device.LIBRARY_FRAMES)
+    w("")
+    w("tools/mpbench/peer.py under `-X heapsize` with the tables of boards/%s.py (an ESP32 without PSRAM), "
+      "streaming to a CPython Connection on loopback." % bench_device.LIBRARY_BOARD)
+    w("")
+    w("| port | heaps tried, smallest first | smallest that works | runs passed at it + 8K |")
+    w("| --- | --- | ---: | ---: |")
+    for p in ports:
+        floor, results, passes = dev[p.name]["library"]
+        tried = ", ".join("%s %s" % (h, verdict(r["passed"])) for h, r in results.items())
+        w("| %s | %s | %s | %d of %d |" % (p.name, tried, floor or "none", passes if floor else 0, stability_runs))
+    failures = [(p.name, r["heap"], r["error"]) for p in ports for r in dev[p.name]["library"][1].values()
+                if not r["passed"] and r["error"]]
+    if failures:
+        w("")
+        w("Why the smaller heaps failed: " + "; ".join("%s %s: %s" % f for f in failures) + ".")
+    w("")
 
 
 def cpu_ticks():
@@ -626,6 +657,7 @@ def main(argv=None):
     runs = 5 if args.quick else 15
     frames_goal = 60 if args.quick else CAMERA_FRAMES
     cycles = 100 if args.quick else 1000
+    stability_runs = 4 if args.quick else STABILITY_RUNS
     pairs = 50 if args.quick else 200
     started = time.monotonic()
 
@@ -645,6 +677,16 @@ def main(argv=None):
                    "session": await asyncio.to_thread(p.session, 60),
                    "cycles": await asyncio.to_thread(p.cycles, cycles)}
             res["camera"] = await camera
+            res["library"] = await p.library_floor(LIBRARY_HEAPS[p.march], stability_runs, progress)
+            res["stability"] = {}
+            for key, use_romfs in (("mpy", False), ("romfs", True)):
+                floor = bench_device.smallest_passing(res["camera"][key])
+                if floor is not None:
+                    heap = "%dK" % (floor // 1024 + 8)
+                    progress("%s port: %d camera sessions of %d frames at %s%s" % (
+                        p.name, stability_runs, STABILITY_FRAMES, heap, " from ROMFS" if use_romfs else ""))
+                    res["stability"][key] = (heap, await p.camera_repeats(heap, stability_runs, STABILITY_FRAMES,
+                                                                          use_romfs))
             progress("%s port: the data path next to a raw socket" % p.name)
             res["datapath"] = await asyncio.to_thread(p.datapath)
             ticks = cpu_ticks()
@@ -707,7 +749,7 @@ def main(argv=None):
       "(aioice's address discovery patched to 127.0.0.1): %.2fx." % (ratio_same, ratio_lo))
     w("")
 
-    report_memory(w, ports, dev, cycles, frames_goal)
+    report_memory(w, ports, dev, cycles, frames_goal, stability_runs)
     report_datapath(w, ports, dev, cpython_path)
 
     w("## Host scale: %d sans-IO agent pairs in one CPython process" % pairs)
@@ -770,6 +812,8 @@ def main(argv=None):
         romfs_smallest = bench_device.smallest_passing(cam["romfs"])
         board = None if romfs_smallest is None else romfs_smallest - p.image_size
         target = heap_bytes(TARGET_CAMERA_HEAP)
+        library_floor, _, library_passes = d["library"]
+        library_bytes = None if library_floor is None else heap_bytes(library_floor)
         lines += [
             (per_check is not None and per_check <= TARGET_CHECK_BYTES,
              "%s: ≤ 512 bytes allocated per handled check: %s (steady state %s)" % (
@@ -780,11 +824,20 @@ def main(argv=None):
                  p.name, cycles, "%+d bytes" % growth if growth is not None else "—")),
             (core_mpy is not None and core_mpy <= TARGET_MPY_IMPORT,
              "%s: import ice.agent ≤ 32 KB as .mpy: %s (from ROMFS: %s)" % (p.name, kb(core_mpy), kb(core_rom))),
-            (smallest is not None and smallest <= target,
-             "%s: camera session in %s as .mpy files: smallest that works %s" % (p.name, TARGET_CAMERA_HEAP, kb(smallest))),
+            (smallest is not None and smallest <= heap_bytes(TARGET_CAMERA_HEAP_MPY),
+             "%s: camera session in %s as .mpy files: smallest that works %s" % (
+                 p.name, TARGET_CAMERA_HEAP_MPY, kb(smallest))),
             (board is not None and board <= target,
              "%s: camera session in %s from ROMFS, image outside the heap: %s (smallest unix heap with the "
              "%s image: %s)" % (p.name, TARGET_CAMERA_HEAP, kb(board), kb(p.image_size), kb(romfs_smallest))),
+            (library_bytes is not None and library_bytes <= heap_bytes(TARGET_LIBRARY_HEAP),
+             "%s: the library alone in %s as .mpy: smallest that works %s" % (
+                 p.name, TARGET_LIBRARY_HEAP, kb(library_bytes))),
+            (library_floor is not None and library_passes == stability_runs and all(
+                passed == stability_runs for _, passed in d["stability"].values()),
+             "%s: every run passes at the floor + 8K: the library %d of %d; the camera %s" % (
+                 p.name, library_passes, stability_runs, ", ".join(
+                     "%s %d of %d" % (key, passed, stability_runs) for key, (_, passed) in d["stability"].items()))),
         ]
     lines += datapath_targets(ports, dev)
     lines += [(ok, "NAT lab: " + text) for ok, text in lab_targets]

@@ -36,11 +36,24 @@ CORE = ["ice", "ice.compat", "ice.sha1_viper", "ice.crc_viper", "ice.digest", "i
 CONNECTION = CORE + ["ice.sdp", "ice.netio", "ice.aio"]
 FULL = CONNECTION + ["ice.turn", "ice.relays", "ice.mdns"]
 SETS = (("core", CORE), ("aio", CONNECTION), ("full", FULL))
+LIBRARY_FRAMES = 1000
+LIBRARY_BOARD = "esp32_generic"  # the library alone runs with this board's tables: an ESP32 without PSRAM
 
 
 def upy32_binary():
     path = os.environ.get("UPY32") or os.path.join(os.path.dirname(ROOT), "shared", "upy32", "micropython")
     return path if os.path.exists(path) else None
+
+
+def board_settings(name):
+    """boards/<name>.py as a module."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("board_" + name, os.path.join(ROOT, "boards", name + ".py"))
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def heap_bytes(text):
@@ -208,6 +221,88 @@ class Port:
             raise RuntimeError("datapath on the %s port: %s" % (self.name, out.stderr.strip()[-500:]))
         return parse_datapath(out.stdout)
 
+    async def library_session(self, heap, frames=LIBRARY_FRAMES, timeout=30):
+        """The library alone under `-X heapsize=heap` (tools/mpbench/peer.py
+        in stream mode, as .mpy): import ice.aio, gather a host candidate,
+        connect to a CPython Connection on loopback and send `frames`
+        datagrams of 1,100 bytes. {"passed": every datagram arrived and the
+        program exited 0, "received", "error"}."""
+        import json
+        import tempfile
+
+        from ice import aio
+
+        options = {"interfaces": [("lo", "127.0.0.1")], "include_loopback": True, "use_ipv6": False}
+        board = board_settings(LIBRARY_BOARD)
+        # A receive buffer for the whole burst: the sender has no reason to wait on loopback.
+        ours = aio.Connection(True, recv_queue_size=frames, recv_buffer_size=4 << 20, **options)
+        received = 0
+        error = ""
+        proc = None
+        with tempfile.TemporaryDirectory() as folder:
+            try:
+                await ours.gather_candidates()
+                offer = os.path.join(folder, "offer.json")
+                with open(offer, "w") as f:
+                    json.dump({"controlling": False, "ufrag": ours.local_username, "pwd": ours.local_password,
+                               "candidates": [c.to_sdp() for c in ours.local_candidates],
+                               "options": {"config": board.ICE},
+                               "mode": "stream", "count": frames}, f)
+                proc = await asyncio.create_subprocess_exec(
+                    self.binary, "-X", "heapsize=" + heap, "-m", "peer", offer, stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE, env=dict(os.environ, MICROPYPATH=self.path(".mpy")))
+                assert proc.stdout is not None and proc.stderr is not None
+                line = await asyncio.wait_for(proc.stdout.readline(), timeout)
+                if line:
+                    answer = json.loads(line)
+                    ours.remote_username, ours.remote_password = answer["ufrag"], answer["pwd"]
+                    for sdp_line in answer["candidates"]:
+                        await ours.add_remote_candidate(aio.Candidate.from_sdp(sdp_line))
+                    await ours.add_remote_candidate(None)
+                    await asyncio.wait_for(ours.connect(), timeout)
+                    while received < frames:
+                        await asyncio.wait_for(ours.recv(), 5)
+                        received += 1
+                    await asyncio.wait_for(proc.stdout.readline(), timeout)
+                await asyncio.wait_for(proc.wait(), timeout)
+            except (asyncio.TimeoutError, OSError, ValueError) as exc:
+                error = "%s %s" % (type(exc).__name__, exc)
+            finally:
+                if proc is not None:
+                    if proc.returncode is None:
+                        proc.kill()
+                        await proc.wait()
+                    assert proc.stdout is not None and proc.stderr is not None
+                    rest = (await proc.stdout.read() + await proc.stderr.read()).decode(errors="replace")
+                    lines = [x for x in rest.splitlines() if "Error" in x]  # a task's exception goes to stdout
+                    if lines:
+                        error = lines[-1]
+                await ours.close()
+        passed = proc is not None and proc.returncode == 0 and received == frames
+        return {"heap": heap, "passed": passed, "received": received, "error": "" if passed else error}
+
+    async def library_floor(self, heaps, runs, progress, frames=LIBRARY_FRAMES):
+        """The smallest of `heaps` at which the library alone passes, then
+        `runs` runs at that heap + 8K (fragmentation shows as failures near
+        the floor): (floor or None, {heap: result}, passes at floor + 8K)."""
+        results = {}
+        floor = None
+        for heap in heaps:
+            results[heap] = r = await self.library_session(heap, frames)
+            progress("%s port: the library alone in %s: %s%s" % (
+                self.name, heap, "PASS" if r["passed"] else "FAIL", "" if r["passed"] else " (%s)" % r["error"]))
+            if r["passed"]:
+                floor = heap
+                break
+        if floor is None:
+            return None, results, 0
+        margin = "%dK" % (heap_bytes(floor) // 1024 + 8)
+        passes = 0
+        for _ in range(runs):
+            passes += (await self.library_session(margin, frames))["passed"]
+        progress("%s port: the library alone in %s: %d of %d runs passed" % (self.name, margin, passes, runs))
+        return floor, results, passes
+
     async def camera_rate(self, fps, size, seconds=5.0):
         """The camera app (tools/mpbench/camera_rate.py) sending `size`-byte
         frames at `fps` to a CPython viewer: {"fps": frames completed per
@@ -261,6 +356,17 @@ class Port:
                 break
             best = fps
         return best, results
+
+    async def camera_repeats(self, heap, runs, frames, use_romfs=False, at_once=4):
+        """`runs` camera sessions of `frames` frames at `heap`, `at_once` at
+        a time: how many passed (a heap near its floor shows fragmentation as
+        failures that come and go)."""
+        passed = 0
+        for start in range(0, runs, at_once):
+            batch = [self.camera(heap, frames, frames / 15 * 1.5 + 20, use_romfs=use_romfs)
+                     for _ in range(min(at_once, runs - start))]
+            passed += sum(1 for r in await asyncio.gather(*batch) if r["passed"])
+        return passed
 
     async def cameras(self, heaps, romfs_heaps, frames_goal, progress):
         """Every heap size at once (each with its own signaling server and

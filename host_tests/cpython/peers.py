@@ -1,6 +1,6 @@
 """What the CPython Connection tests share: running a coroutine with a
 timeout, signalling two Connections to each other, and a Connection on the
-MicroPython unix ports (mp_peer.py) as the other side."""
+MicroPython unix ports (tools/mpbench/peer.py) as the other side."""
 
 import asyncio
 import json
@@ -45,7 +45,7 @@ def relay_kwargs(turn, transport):
 
 
 class MicroPythonPeer:
-    """mp_peer.py under `micropython`, connected to the CPython Connection
+    """tools/mpbench/peer.py under `micropython`, connected to the CPython Connection
     `ours`: `async with MicroPythonPeer(...) as peer:` returns once both are
     connected; `peer.answer` is what it signalled, `await peer.result()`
     its closing report."""
@@ -56,7 +56,7 @@ class MicroPythonPeer:
         self.ours = ours
         self.offer = {"controlling": controlling, "options": options or {}, "mode": mode, "count": count,
                       "meter": meter}
-        self.command = [micropython, "-X", "heapsize=" + heap, os.path.join(os.path.dirname(__file__), "mp_peer.py")]
+        self.command = [micropython, "-X", "heapsize=" + heap, os.path.join(ROOT, "tools", "mpbench", "peer.py")]
         self.proc = None
         self.answer = None
 

@@ -1,34 +1,42 @@
-# An ice.aio.Connection on the MicroPython unix port, driven by CPython tests
-# (test_connection.py, test_relay_datapath.py, test_backpressure.py) through a
-# file and stdout:
-#
-#   MICROPYPATH=.frozen:lib micropython mp_peer.py OFFER.json
-#
-# OFFER (a file: this unix port dies on an argv argument of 256 bytes or more):
-#   {"controlling", "ufrag", "pwd", "candidates": [SDP lines], "options": {Connection
-#    keyword arguments}, "mode": "echo" | "mirror" | "stream", "count": N, "meter": bool}
-# It prints one JSON line with its credentials and candidates, connects, then
-# in "stream" mode sends `count` numbered datagrams (see stream()), else
-# answers `count` datagrams: "echo" with b"echo " + data, "mirror" with the
-# datagram as it came, each by send_nowait() (waiting for writable() when the
-# socket is full). Last it prints {"state", "got": [first datagram as text, or
-# null], "answered": N, "send_errors": N, "send_alloc_max": with "meter", the
-# most bytes one send_nowait() allocated after the first 10} and exits 0. The
-# meter turns gc off around each send: not for TURN over TCP, where
-# MicroPython's stream write can stall with gc off.
+"""An ice.aio.Connection on a MicroPython unix port that a
+CPython program drives through a file and stdout: the other side in the
+Connection tests (host_tests/cpython/peers.py) and the "library alone"
+heap floor of `make bench` (tools/bench_device.py):
+
+    MICROPYPATH=.frozen:lib micropython tools/mpbench/peer.py OFFER.json
+
+OFFER (a file: the unix port dies on an argv argument of 256 bytes or more):
+  {"controlling", "ufrag", "pwd", "candidates": [SDP lines], "options": {Connection
+   keyword arguments, "config" as a dict of ice.agent.Config's}, "mode": "echo" | "mirror" |
+   "stream", "count": N, "meter": bool}
+It prints one JSON line with its credentials and candidates, connects, then
+in "stream" mode sends `count` numbered datagrams (see stream()), else
+answers `count` datagrams: "echo" with b"echo " + data, "mirror" with the
+datagram as it came, each by send_nowait() (waiting for writable() when the
+socket is full). Last it prints {"state", "got": [first datagram as text, or
+null], "answered": N, "send_errors": N, "send_alloc_max": with "meter", the
+most bytes one send_nowait() allocated after the first 10} and exits 0. The
+meter turns gc off around each send: not for TURN over TCP, where
+MicroPython's stream write can stall with gc off."""
+
 import asyncio
 import gc
 import json
 import sys
 
 from ice import aio
+from ice.agent import Config
 
 
 async def main():
+    frame = bytearray(1100)  # what "stream" sends, allocated before the heap fills with holes
     with open(sys.argv[1]) as f:
         peer = json.load(f)
+    options = peer["options"]
+    if "config" in options:
+        options["config"] = Config(**options["config"])
     conn = aio.Connection(peer["controlling"], include_loopback=True, use_ipv6=False,
-                          interfaces=[("lo", "127.0.0.1")], port_range=(40000, 40999), **peer["options"])
+                          interfaces=[("lo", "127.0.0.1")], port_range=(40000, 40999), **options)
     await conn.gather_candidates()
     print(json.dumps({"ufrag": conn.local_username, "pwd": conn.local_password,
                       "candidates": [c.to_sdp() for c in conn.local_candidates]}))
@@ -38,7 +46,7 @@ async def main():
     await conn.add_remote_candidate(None)
     await conn.connect()
     if peer.get("mode") == "stream":
-        await stream(conn, peer["count"])
+        await stream(conn, peer["count"], frame)
         return
     mirror = peer.get("mode") == "mirror"
     meter = peer.get("meter", False)
@@ -71,11 +79,10 @@ async def main():
     await conn.close()
 
 
-async def stream(conn, count):
-    """Send `count` 1,100-byte datagrams numbered 0.. as fast as the socket
-    takes them (send_nowait, then writable() when it is full); print
-    {"sent", "waits", "counters"} and close."""
-    data = bytearray(1100)
+async def stream(conn, count, data):
+    """Send `count` datagrams (`data`, 1,100 bytes) numbered 0.. as fast as
+    the socket takes them (send_nowait, then writable() when it is full);
+    print {"sent", "waits", "counters"} and close."""
     data[0] = 0x81
     waits = 0
     for seq in range(count):
