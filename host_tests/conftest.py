@@ -16,10 +16,13 @@ if _ROOT not in sys.path:
 
 
 @pytest.fixture(scope="session")
-def turn_server():
+def turn_server(tmp_path_factory):
     """A private coturn on 127.0.0.1 (tools/turnserver.py), shared by the
-    session. Skipped when coturn is not installed, unless CI is set: there a
-    missing `turnserver` is a broken setup (.ci/run installs it) and fails."""
+    session: UDP and TCP on `port`, TLS on `tls_port` with a certificate for
+    "localhost" from a CA made here (`ca`, tools/testca.py). Skipped when
+    coturn is not installed, unless CI is set: there a missing `turnserver`
+    is a broken setup (.ci/run installs it) and fails."""
+    from testca import TestCA
     from turnserver import TurnServer, find_turnserver
 
     if find_turnserver() is None:
@@ -27,7 +30,9 @@ def turn_server():
             pytest.fail("CI is set but coturn's `turnserver` binary is missing; .ci/run installs "
                         "the Debian package `coturn`", pytrace=False)
         pytest.skip("coturn's `turnserver` is not installed (apt-get install coturn); CI runs these tests")
-    server = TurnServer()
+    ca = TestCA(tmp_path_factory.mktemp("ca"))
+    server = TurnServer(tls=ca.server("localhost"))
+    server.ca = ca
     server.start()
     try:
         yield server

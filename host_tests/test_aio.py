@@ -35,7 +35,9 @@ def test_connection_error_is_an_os_error():
 
 def test_bad_arguments_raise_value_error_with_a_message():
     for kwargs in ({"components": 2}, {"turn_transport": "sctp"}, {"turn_server": ("h", 1)},
-                   {"local_password": "short"}, {"transport_policy": "nearby"}, {"turn_ssl": True}):
+                   {"local_password": "short"}, {"transport_policy": "nearby"},
+                   {"turn_server": ("h", 1), "turn_username": "u", "turn_password": "p", "turn_ssl": True},
+                   {"ice_servers": ["turns:h?transport=udp"]}):
         try:
             aio.Connection(True, **kwargs)
         except ValueError as exc:

@@ -6,8 +6,8 @@
 
 Each instance runs `turnserver -n` (no configuration file: /etc/turnserver.conf
 is never read) on 127.0.0.1 with free UDP+TCP listening ports, a narrow free
-relay port range, one long-term-credential user and no TLS/DTLS, CLI, web admin
-or RFC 5780 extras. Its SQLite user database, pid file and log live in a
+relay port range, one long-term-credential user, TLS only when asked, and no
+DTLS, CLI, web admin or RFC 5780 extras. Its SQLite user database, pid file and log live in a
 temporary directory that stop() removes; the log text stays readable through
 log_text() after stop().
 
@@ -150,6 +150,7 @@ class TurnServer:
         alternate_server=None,
         relay_port_count=16,
         fingerprint=False,
+        tls=None,
         verbose=False,
         extra_args=(),
         binary=None,
@@ -158,7 +159,8 @@ class TurnServer:
         """Lifetimes are in seconds; None keeps coturn's default (see module
         doc). `alternate_server` is (ip, port) to answer Allocate with 300.
         `fingerprint` makes coturn add FINGERPRINT to its messages (clients
-        may send it either way). `verbose` logs every session and message."""
+        may send it either way). `tls` = (certificate file, key file) adds a
+        TLS listener (tls_port). `verbose` logs every session and message."""
         self.binary = binary or find_turnserver()
         if not self.binary:
             raise FileNotFoundError("coturn's turnserver binary is not installed (apt-get install coturn)")
@@ -175,6 +177,8 @@ class TurnServer:
         self.relay_port_count = relay_port_count
         self.relay_ports = (0, 0)
         self.fingerprint = fingerprint
+        self.tls = tls
+        self.tls_port = 0
         self.verbose = verbose
         self.extra_args = list(extra_args)
         self.startup_timeout = startup_timeout
@@ -225,7 +229,6 @@ class TurnServer:
             "--realm=%s" % self.realm,
             "--lt-cred-mech",
             "--user=%s:%s" % (self.username, self.password),
-            "--no-tls",
             "--no-dtls",
             "--no-cli",
             "--no-rfc5780",
@@ -236,6 +239,10 @@ class TurnServer:
             "--log-file=stdout",  # the process's stdout goes to the log file
             "--simple-log",
         ]
+        if self.tls:
+            args += ["--tls-listening-port=%d" % self.tls_port, "--cert=%s" % self.tls[0], "--pkey=%s" % self.tls[1]]
+        else:
+            args.append("--no-tls")
         if self.fingerprint:
             args.append("--fingerprint")
         if self.verbose:
@@ -261,6 +268,8 @@ class TurnServer:
         last_error = None
         for _ in range(3):  # a port taken between the check and coturn's bind: try new ones
             self.port = free_port(self.ip)
+            if self.tls:
+                self.tls_port = free_port(self.ip)
             first = free_port_range(self.relay_port_count, self.ip)
             self.relay_ports = (first, first + self.relay_port_count - 1)
             self.args = self.build_args()
@@ -320,6 +329,8 @@ class TurnServer:
                 if udp_ok and not tcp_ok:
                     try:
                         socket.create_connection(self.address, timeout=0.5).close()
+                        if self.tls:
+                            socket.create_connection((self.ip, self.tls_port), timeout=0.5).close()
                         tcp_ok = True
                     except OSError:
                         pass

@@ -7,7 +7,7 @@ import json
 import os
 import subprocess
 
-from ice import aio
+from ice import aio, netio
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MICROPYTHON = os.path.join(ROOT, ".venv", "bin", "micropython")
@@ -39,9 +39,20 @@ async def ping_pong(a, b, rounds=3):
         assert await asyncio.wait_for(a.recv(), 5) == b"pong %d" % i
 
 
-def relay_kwargs(turn, transport):
-    return dict(turn_server=(turn.ip, turn.port), turn_username=turn.username,
-                turn_password=turn.password, turn_transport=transport, transport_policy="relay")
+def relay_kwargs(turn, transport, portable=False):
+    """Connection options for relay-only sessions through `turn` over
+    "udp", "tcp" or "tls" (a turns: URI naming "localhost", its CA trusted).
+    `portable`: as JSON for tools/mpbench/peer.py (the CA as a file)."""
+    if transport != "tls":
+        return dict(turn_server=(turn.ip, turn.port), turn_username=turn.username,
+                    turn_password=turn.password, turn_transport=transport, transport_policy="relay")
+    options = dict(ice_servers=[{"urls": "turns:localhost:%d" % turn.tls_port, "username": turn.username,
+                                 "credential": turn.password}], transport_policy="relay")
+    if portable:
+        options["turn_ca"] = turn.ca.pem
+    else:
+        options["turn_ssl"] = netio.tls_context(cadata=open(turn.ca.pem).read())
+    return options
 
 
 class MicroPythonPeer:
@@ -61,6 +72,18 @@ class MicroPythonPeer:
         self.answer = None
 
     async def __aenter__(self):
+        await self.start()
+        ours = self.ours
+        ours.remote_username, ours.remote_password = self.answer["ufrag"], self.answer["pwd"]
+        for line in self.answer["candidates"]:
+            await ours.add_remote_candidate(aio.Candidate.from_sdp(line))
+        await ours.add_remote_candidate(None)
+        await ours.connect()
+        return self
+
+    async def start(self):
+        """Gather on both sides and start the peer; its answer (what it
+        gathered, its TURN allocations' [state, error]) is `self.answer`."""
         ours = self.ours
         await ours.gather_candidates()
         self.offer.update(ufrag=ours.local_username, pwd=ours.local_password,
@@ -73,12 +96,7 @@ class MicroPythonPeer:
         line = await asyncio.wait_for(self.proc.stdout.readline(), 20)
         assert line, (await self.proc.stderr.read()).decode()
         self.answer = json.loads(line)
-        ours.remote_username, ours.remote_password = self.answer["ufrag"], self.answer["pwd"]
-        for line in self.answer["candidates"]:
-            await ours.add_remote_candidate(aio.Candidate.from_sdp(line))
-        await ours.add_remote_candidate(None)
-        await ours.connect()
-        return self
+        return self.answer
 
     async def result(self):
         line = await asyncio.wait_for(self.proc.stdout.readline(), 20)

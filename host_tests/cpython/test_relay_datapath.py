@@ -1,5 +1,5 @@
 """Every datagram through a real TURN server (coturn) and real sockets: each
-size from 1 to 1,200 bytes, over UDP and TCP, before the channel is bound
+size from 1 to 1,200 bytes, over UDP, TCP and TLS, before the channel is bound
 (Send indications) and after (ChannelData), between two CPython Connections
 and with a Connection on the MicroPython unix ports; the size limit as an
 error that names it. CPython only."""
@@ -35,7 +35,7 @@ def relay_client(conn):
     return conn._agent._relays.clients[0]
 
 
-@pytest.mark.parametrize("transport", ["udp", "tcp"])
+@pytest.mark.parametrize("transport", ["udp", "tcp", "tls"])
 def test_every_size_through_coturn_before_and_after_the_channel_rfc8656(turn_server, transport):
     async def main():
         a = aio.Connection(True, **relay_kwargs(turn_server, transport))
@@ -73,20 +73,22 @@ def test_every_size_through_coturn_before_and_after_the_channel_rfc8656(turn_ser
 
 
 @pytest.mark.parametrize("micropython", [m for _, m in MICROPYTHONS], ids=[n for n, _ in MICROPYTHONS])
-@pytest.mark.parametrize("relay", [None, "udp", "tcp"], ids=["host", "relay-udp", "relay-tcp"])
+@pytest.mark.parametrize("relay", [None, "udp", "tcp", "tls"], ids=["host", "relay-udp", "relay-tcp", "relay-tls"])
 def test_every_size_to_micropython_and_back(tmp_path, turn_server, relay, micropython):
     """The camera's runtime: a MicroPython Connection mirrors every datagram
     of 1 to 1,200 bytes (all 256 first-byte values among them) back. Its
     send_nowait() allocates nothing on a direct pair and at most 64 bytes
-    through a TURN channel (issue 19's budgets); TURN over TCP copies each
-    datagram into the stream's buffer, so it has no such budget."""
+    through a TURN channel (issue 19's budgets); TURN over TCP and TLS
+    copies each datagram into the stream's buffer, so it has no such budget."""
     options = relay_kwargs(turn_server, relay) if relay else {}
+    stream = relay in ("tcp", "tls")
 
     async def main():
         ours = aio.Connection(True, include_loopback=True, use_ipv6=False, include_addresses=["127.0.0.1"],
                               **options)
-        async with MicroPythonPeer(tmp_path, ours, False, options, mode="mirror", count=len(SIZES),
-                                   micropython=micropython, meter=relay != "tcp") as peer:
+        theirs = relay_kwargs(turn_server, relay, portable=True) if relay else {}
+        async with MicroPythonPeer(tmp_path, ours, False, theirs, mode="mirror", count=len(SIZES),
+                                   micropython=micropython, meter=not stream) as peer:
             for size in SIZES:
                 data = payload(size, b"mp")
                 await ours.send(data)
@@ -94,7 +96,7 @@ def test_every_size_to_micropython_and_back(tmp_path, turn_server, relay, microp
                 assert got == data, (size, got[:20])
             result = await peer.result()
             assert result["answered"] == len(SIZES) and result["send_errors"] == 0, result
-            if relay != "tcp":  # metered
+            if not stream:  # metered
                 print("%s, %s: one send_nowait() allocates at most %d B"
                       % (micropython, relay or "host", result["send_alloc_max"]))
                 assert result["send_alloc_max"] <= (64 if relay else 0), result

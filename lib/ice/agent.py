@@ -320,10 +320,12 @@ class Agent:
             if cand.type == "host":
                 self._queue_gather(cand, server)
 
-    def add_turn_server(self, ip, port, username, password, base_ip, base_port, transport="udp", now_ms=None, **options):
+    def add_turn_server(self, ip, port, username, password, base_ip, base_port, transport="udp", now_ms=None,
+                        start=True, **options):
         """Allocate a relayed candidate (RFC 8656) from the socket at `base`
         (for TCP, the key the driver uses for that stream). `options` go to
-        ice.turn.TurnClient (lifetimes, refresh intervals). Returns it."""
+        ice.turn.TurnClient (lifetimes, refresh intervals). Returns it; with
+        start=False it waits for start_relay() (its connection is not up)."""
         if self.lite:
             raise ValueError("an ICE-lite agent has host candidates only (§2.5)")
         if self._relays is not None and len(self._relays.clients) >= self.config.max_local:
@@ -338,7 +340,21 @@ class Agent:
             base_ip, base_port, ip, port, username, password, transport=transport,
             data_size=self.config.max_data_size, software=self.config.software, **options)
         self._gathering_done = False
-        return self._relays.add(client, self._now)
+        return self._relays.add(client, self._now, start)
+
+    def start_relay(self, client, now_ms):
+        """Send the first Allocate of a client added with start=False."""
+        self._now = now_ms
+        client.start(now_ms)
+
+    def relay_lost(self, client, reason):
+        """A TURN stream (TCP, TLS) closed or never opened; see
+        ice.relays.Relays.lost."""
+        self._relays.lost(self, client, reason)
+
+    def relay_on(self, base_ip, base_port):
+        """The TURN client allocating from `base`, or None."""
+        return self._relays.on_base(base_ip, base_port) if self._relays is not None else None
 
     @property
     def gathering_complete(self):

@@ -67,6 +67,16 @@ def _check_credential(value, minimum, what):
         raise ValueError("%s must be %d-256 ice-chars (RFC 8839 §5.4)" % (what, minimum))
 
 
+_STREAM_CONNECT_S = 10  # TCP connect and TLS handshake to a TURN server
+
+
+def _why(exc):
+    """An exception as a short reason for people."""
+    if isinstance(exc, EOFError):
+        return "the connection closed"
+    return str(exc).strip() or type(exc).__name__
+
+
 class Connection:
     """One ICE session with one component (RTP/RTCP multiplexed)."""
 
@@ -80,13 +90,14 @@ class Connection:
         include_interfaces=None, exclude_interfaces=None, include_addresses=None,
         exclude_addresses=None, port_range=None, on_candidate=None, turn_options=None,
         mdns_timeout_ms=1000, mdns_interface=None, recv_queue_size=64, recv_buffer_size=None,
+        ice_servers=(),
     ):
         if components != 1:
             raise ValueError("one component only: multiplex RTP and RTCP (RFC 5761)")
-        if turn_ssl:
-            raise ValueError("TURN over TLS is not supported: use turn_transport 'udp' or 'tcp'")
         if turn_transport not in ("udp", "tcp"):
             raise ValueError("turn_transport must be 'udp' or 'tcp'")
+        if turn_ssl and turn_server is not None and turn_transport != "tcp":
+            raise ValueError("turn_ssl needs turn_transport='tcp' (TURN over DTLS is not supported)")
         if turn_server is not None and (turn_username is None or turn_password is None):
             raise ValueError("a TURN server needs turn_username and turn_password")
         if local_username is not None:
@@ -102,6 +113,24 @@ class Connection:
         self.remote_is_lite = False
         self._policy = _policy_name(transport_policy)
         self._stun_servers = ([stun_server] if stun_server else []) + list(stun_servers)
+        self._turn_servers = []  # (host, port, transport, tls, username, password)
+        if turn_server is not None:
+            self._turn_servers.append((turn_server[0], turn_server[1], turn_transport, bool(turn_ssl),
+                                       turn_username, turn_password))
+        if ice_servers:
+            from ice import servers
+
+            for server in servers.parse_all(ice_servers):
+                if server.kind == "stun":
+                    self._stun_servers.append((server.host, server.port))
+                else:
+                    self._turn_servers.append((server.host, server.port, server.transport, server.tls,
+                                               server.username, server.password))
+        # TURN over TLS (RFC 8656 §3.1): the caller's context, or one that
+        # checks the server's certificate and name against the system's CAs.
+        self._tls_context = turn_ssl if turn_ssl and turn_ssl is not True else None
+        if self._tls_context is None and any(t[3] for t in self._turn_servers):
+            self._tls_context = netio.tls_context()
         self._use_ipv4 = use_ipv4
         self._use_ipv6 = use_ipv6
         self._address_options = {
@@ -123,8 +152,10 @@ class Connection:
         self._remote_candidates = []
         self._sockets = {}  # (ip, port) -> UDP socket
         self._last_base = None  # (ip, port) the last datagram left from
-        self._streams = {}  # TCP key -> (reader, writer)
+        self._streams = {}  # TCP key -> (reader, writer), while connected
+        self._stream_count = 0
         self._draining = []  # writers with a drain() in flight
+        self._write_failures = {}  # writer -> why its first failed write failed
         self._tasks = []
         self._unwatch = []  # stop() of each socket's reader
         self._wake = asyncio.Event()
@@ -241,8 +272,8 @@ class Connection:
                         continue
                     if (":" in ip) == v6:
                         agent.add_stun_server(ip, port)
-        if self.turn_server is not None:
-            await self._start_turn(self.turn_server)
+        for server in self._turn_servers:
+            await self._start_turn(*server)
         self._pump()
         while not agent.gathering_complete and not self._closed:
             self._changed.clear()
@@ -250,23 +281,25 @@ class Connection:
         if self.on_candidate is not None:
             self.on_candidate(None)
 
-    async def _start_turn(self, server):
-        host, port = server
-        ip = await netio.resolve(host, port)
+    async def _start_turn(self, host, port, transport, tls, username, password):
         agent = self._agent
-        if self.turn_transport == "tcp":
-            reader, writer = await asyncio.open_connection(ip, port)
-            base_ip, base_port = key = ("tcp", len(self._streams) + 1)
-            self._streams[key] = (reader, writer)
-        else:
+        if transport == "udp":
+            ip = await netio.resolve(host, port)
             base_ip = "::" if ":" in ip else "0.0.0.0"
             sock, base_port = netio.bind_udp(base_ip, self._port_range)
             self._add_socket(base_ip, base_port, sock)
-        client = agent.add_turn_server(
-            ip, port, self.turn_username, self.turn_password, base_ip, base_port,
-            transport=self.turn_transport, now_ms=ticks_ms(), **self._turn_options)
-        if self.turn_transport == "tcp":
-            self._start_task(self._read_stream(client, reader))
+            agent.add_turn_server(ip, port, username, password, base_ip, base_port, now_ms=ticks_ms(),
+                                  **self._turn_options)
+            return
+        # A stream is keyed by a name the agent uses as the allocation's
+        # base; the server is named as given, so errors name it too. The
+        # allocation starts once the connection is up, in its own task, so
+        # a slow server holds back only its own candidate.
+        self._stream_count += 1
+        key = ("tcp", self._stream_count)
+        client = agent.add_turn_server(host, port, username, password, key[0], key[1], transport="tcp",
+                                       now_ms=ticks_ms(), start=False, **self._turn_options)
+        self._start_task(self._turn_stream(client, key, self._tls_context if tls else None))
 
     async def add_remote_candidate(self, remote_candidate):
         """A remote candidate, or None for end-of-candidates. `.local` (mDNS)
@@ -519,9 +552,50 @@ class Connection:
         self._received_count += 1
         self._received_event.set()
 
+    async def _turn_stream(self, client, key, tls_context):
+        """TURN over TCP or TLS (RFC 8656 §3.1): connect, allocate, and hand
+        each STUN or ChannelData frame of the stream to the agent. A server
+        that cannot be reached, or fails the certificate check, ends its own
+        gathering with the reason in stats()["turn"]; a connection that
+        drops withdraws the relayed candidate, and the next connection
+        allocates again."""
+        agent = self._agent
+        host, port = client.server
+        retry_ms = 1000
+        while not self._closed:
+            try:
+                ip = await netio.resolve(host, port)
+                reader, writer = await asyncio.wait_for(
+                    netio.open_stream(ip, port, tls_context, host), _STREAM_CONNECT_S)
+            except (OSError, ValueError, asyncio.TimeoutError) as e:  # ValueError: a failed TLS check
+                if not client.was_ready:  # never worked: not worth another try
+                    agent.relay_lost(client, "TURN server %s:%d: %s" % (host, port, _why(e)))
+                    self._pump()
+                    return
+                await netio.sleep_ms(retry_ms)
+                retry_ms = min(2 * retry_ms, 30000)
+                continue
+            netio.tcp_nodelay(writer)
+            self._streams[key] = (reader, writer)
+            agent.start_relay(client, ticks_ms())
+            self._pump()
+            why = await self._read_stream(client, reader)
+            why = self._write_failures.pop(writer, why)
+            del self._streams[key]
+            writer.close()
+            if self._closed:
+                return
+            was_ready = client.was_ready
+            agent.relay_lost(client, "TURN server %s:%d: %s" % (host, port, why))
+            self._pump()
+            if not was_ready:
+                return
+            client = agent.relay_on(key[0], key[1])  # the allocation to make over the next connection
+            retry_ms = 1000
+
     async def _read_stream(self, client, reader):
-        """TURN over TCP: cut the stream into STUN and ChannelData frames
-        (RFC 8656 §12.5) and hand each to the agent as a datagram."""
+        """Frames of one TURN stream (RFC 8656 §12.5) to the agent, until the
+        stream ends; returns why it ended."""
         from ice import turn  # loaded already: the client is one
 
         agent = self._agent
@@ -537,13 +611,14 @@ class Connection:
                     self.counters["recv_oversize"] += 1
                     continue
                 body = await reader.readexactly(size)
-            except (OSError, EOFError, ValueError):
-                break  # closed or broken stream: the allocation times out
+            except (OSError, EOFError, ValueError) as e:  # closed, broken, or a failed TLS check
+                return _why(e)
             payload = agent.handle_packet(ticks_ms(), base_ip, base_port, server_ip, server_port, head + body)
             if payload is None:
                 self._pump()
             else:
                 self._deliver(payload)
+        return "closed"
 
     async def _timer(self):
         agent = self._agent
@@ -581,17 +656,30 @@ class Connection:
             self.counters["send_failed"] += 1
             return True
         writer = stream[1]
-        writer.write(bytes(data))  # copied: the agent reuses its buffers
+        try:
+            writer.write(bytes(data))  # copied: the agent reuses its buffers
+        except (OSError, ValueError) as e:
+            self._write_failed(writer, e)
+            return True
         if writer not in self._draining:  # one flush in flight per stream
             self._draining.append(writer)
             self._start_task(self._drain(writer))
         return True
 
+    def _write_failed(self, writer, exc):
+        """A stream write failed: MicroPython's TLS handshake runs in the
+        first writes, so a failed certificate check shows here
+        (ValueError). The reader ends when the server closes; it gives this
+        reason then."""
+        self.counters["send_failed"] += 1
+        if writer not in self._write_failures:
+            self._write_failures[writer] = _why(exc)
+
     async def _drain(self, writer):
         try:
             await writer.drain()
-        except OSError:
-            self.counters["send_failed"] += 1
+        except (OSError, ValueError) as e:
+            self._write_failed(writer, e)
         finally:
             self._draining.remove(writer)
 

@@ -280,6 +280,60 @@ async def resolve(host, port, want_ipv6=False):
     raise OSError("cannot resolve %r" % host)
 
 
+async def open_stream(ip, port, tls_context=None, server_name=None):
+    """(reader, writer) of a TCP connection, inside TLS with `tls_context`
+    (the certificate checked against `server_name`). CPython's handshake is
+    over when this returns; MicroPython's runs in the first reads and
+    writes, and a failed check raises there (ValueError)."""
+    if tls_context is None:
+        return await asyncio.open_connection(ip, port)
+    return await asyncio.open_connection(ip, port, ssl=tls_context, server_hostname=server_name)
+
+
+def tls_context(cadata=None, verify=True):
+    """A client context for TLS to a TURN server. `cadata`: the CA
+    certificate that signed the server's (PEM text or DER bytes; on
+    MicroPython one certificate); None trusts the system's CAs on CPython,
+    and MicroPython has none, so there it must be given. verify=False skips
+    the certificate and name checks: an explicit choice for tests and closed
+    networks, never a fallback."""
+    if IS_MICROPYTHON:
+        import tls
+
+        ctx = tls.SSLContext(tls.PROTOCOL_TLS_CLIENT)
+        if not verify:
+            ctx.verify_mode = tls.CERT_NONE
+            return ctx
+        if cadata is None:
+            raise ValueError("TLS to a TURN server on MicroPython needs its CA: "
+                             "turn_ssl=ice.netio.tls_context(cadata=...) (PEM or DER), or verify=False")
+        ctx.verify_mode = tls.CERT_REQUIRED
+        ctx.load_verify_locations(_der(cadata))  # this build's mbedTLS parses DER only
+        return ctx
+    import ssl
+
+    if isinstance(cadata, (bytes, bytearray)) and cadata.startswith(b"-----"):
+        cadata = cadata.decode()  # CPython takes PEM as text, DER as bytes
+    ctx = ssl.create_default_context(cadata=cadata)
+    if not verify:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def _der(cert):
+    """The first certificate of PEM text (or bytes) as DER; DER unchanged."""
+    if isinstance(cert, str):
+        cert = cert.encode()
+    begin = cert.find(b"-----BEGIN CERTIFICATE-----")
+    if begin < 0:
+        return cert
+    body = cert[begin + 27:cert.index(b"-----END", begin)]
+    import binascii
+
+    return binascii.a2b_base64(body.replace(b"\n", b"").replace(b"\r", b""))
+
+
 # ---- host addresses -------------------------------------------------------
 
 

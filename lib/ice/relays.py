@@ -16,8 +16,9 @@ class Relays:
         # False once handled as failed.
         self.candidates = []
 
-    def add(self, client, now):
-        client.start(now)
+    def add(self, client, now, start=True):
+        if start:
+            client.start(now)
         self.clients.append(client)
         self.candidates.append(None)
         return client
@@ -55,8 +56,6 @@ class Relays:
         pairs withdrawn and a new allocation from the same base. The new
         candidate is trickled; a session that used the old one loses consent
         and recovers by ICE restart (RFC 8445 §9)."""
-        from ice.agent import CANDIDATE_REMOVED, Event
-
         for i in range(len(self.clients)):
             client = self.clients[i]
             cand = self.candidates[i]
@@ -67,14 +66,41 @@ class Relays:
                 if cand is None:  # never allocated: gathering is over for it
                     agent._gather_finished()
                     continue
-                agent.counters["relays_lost"] += 1
-                agent.local_candidates = [c for c in agent.local_candidates if c is not cand]
-                agent.checklist.remove_local(cand)
-                agent._emit(Event(CANDIDATE_REMOVED, candidate=cand))
-                fresh = client.successor()
-                fresh.start(agent._now)
-                self.clients[i] = fresh
-                self.candidates[i] = None
+                self._replace(agent, i, cand).start(agent._now)
+
+    def lost(self, agent, client, reason):
+        """The stream to `client`'s server closed or never opened (TCP, TLS):
+        the allocation went with it. Its candidate is withdrawn and a
+        successor waits, not started, for the driver's next connection;
+        one that never allocated ends its gathering instead."""
+        client.fail(reason)
+        i = self.clients.index(client)
+        cand = self.candidates[i]
+        self.candidates[i] = False
+        if cand is None:
+            agent._gather_finished()
+        elif cand:
+            self._replace(agent, i, cand)
+
+    def _replace(self, agent, i, cand):
+        """Withdraw a lost allocation's candidate and its pairs; returns the
+        client that allocates again in its place."""
+        from ice.agent import CANDIDATE_REMOVED, Event
+
+        agent.counters["relays_lost"] += 1
+        agent.local_candidates = [c for c in agent.local_candidates if c is not cand]
+        agent.checklist.remove_local(cand)
+        agent._emit(Event(CANDIDATE_REMOVED, candidate=cand))
+        fresh = self.clients[i] = self.clients[i].successor()
+        self.candidates[i] = None
+        return fresh
+
+    def on_base(self, base_ip, base_port):
+        """The client whose allocation is made from `base` (a stream's key)."""
+        for client in self.clients:
+            if client.base[1] == base_port and client.base[0] == base_ip:
+                return client
+        return None
 
     def _candidate(self, agent, client):
         """The relayed candidate of a granted allocation, trickled and paired;

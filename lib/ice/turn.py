@@ -141,6 +141,7 @@ class TurnClient:
         self._channel_refresh_ms = channel_refresh_ms
         self._software = software
         self.state = ALLOCATING
+        self.was_ready = False
         self.error = None  # why the allocation failed, for people
         self.relayed = None  # (ip, port) on the server
         self.mapped = None  # (ip, port) the server saw us from
@@ -439,6 +440,7 @@ class TurnClient:
             self.lifetime_s = lifetime or 600
             self._refresh_at = ticks_add(now, self._refresh_interval())
             self.state = READY
+            self.was_ready = True
             self.counters["allocations"] += 1
             for peer in self._peers:  # asked for while allocating
                 if peer.ip is not None:
@@ -521,6 +523,11 @@ class TurnClient:
             peer.permission = _REFUSED
         else:
             peer.channel_state = _REFUSED
+
+    def fail(self, reason):
+        """The allocation is gone without a word from the server: its TCP
+        or TLS connection closed, or never opened."""
+        self._fail(reason)
 
     def _fail(self, reason):
         self.state = FAILED

@@ -7,9 +7,11 @@ heap floor of `make bench` (tools/bench_device.py):
 
 OFFER (a file: the unix port dies on an argv argument of 256 bytes or more):
   {"controlling", "ufrag", "pwd", "candidates": [SDP lines], "options": {Connection
-   keyword arguments, "config" as a dict of ice.agent.Config's}, "mode": "echo" | "mirror" |
+   keyword arguments, "config" as a dict of ice.agent.Config's, "turn_ca" a CA file for
+   TURN over TLS}, "mode": "echo" | "mirror" |
    "stream", "count": N, "meter": bool}
-It prints one JSON line with its credentials and candidates, connects, then
+It prints one JSON line with its credentials, candidates and TURN
+allocations ([state, error] each), connects, then
 in "stream" mode sends `count` numbered datagrams (see stream()), else
 answers `count` datagrams: "echo" with b"echo " + data, "mirror" with the
 datagram as it came, each by send_nowait() (waiting for writable() when the
@@ -24,7 +26,7 @@ import gc
 import json
 import sys
 
-from ice import aio
+from ice import aio, netio
 from ice.agent import Config
 
 
@@ -35,11 +37,15 @@ async def main():
     options = peer["options"]
     if "config" in options:
         options["config"] = Config(**options["config"])
+    if "turn_ca" in options:
+        with open(options.pop("turn_ca"), "rb") as f:
+            options["turn_ssl"] = netio.tls_context(cadata=f.read())
     conn = aio.Connection(peer["controlling"], include_loopback=True, use_ipv6=False,
                           interfaces=[("lo", "127.0.0.1")], port_range=(40000, 40999), **options)
     await conn.gather_candidates()
     print(json.dumps({"ufrag": conn.local_username, "pwd": conn.local_password,
-                      "candidates": [c.to_sdp() for c in conn.local_candidates]}))
+                      "candidates": [c.to_sdp() for c in conn.local_candidates],
+                      "turn": [[t["state"], t["error"]] for t in conn.stats()["turn"]]}))
     conn.remote_username, conn.remote_password = peer["ufrag"], peer["pwd"]
     for line in peer["candidates"]:
         await conn.add_remote_candidate(aio.Candidate.from_sdp(line))
