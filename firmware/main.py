@@ -67,7 +67,17 @@ def main():
 
     from cam.app import CameraApp
 
-    app = CameraApp(board, source, host, int(port), room, turn_servers=turn, connection_options=options)
+    if getattr(secrets, "ICE_TRANSPORT_POLICY", "all") == "relay":  # the camera's address never leaves it
+        options["transport_policy"] = "relay"
+    turn_tls = None
+    ca_file = getattr(secrets, "TURN_CA", None)
+    if ca_file:  # the CA of the turns: servers (PEM or DER), put on the board by make deploy
+        from ice import netio
+
+        with open(ca_file, "rb") as f:
+            turn_tls = netio.tls_context(cadata=f.read())
+    app = CameraApp(board, source, host, int(port), room, turn_servers=turn, connection_options=options,
+                    turn_tls=turn_tls)
     seconds = args.get("seconds")
     asyncio.run(app.run(None if seconds is None else int(seconds) * 1000))
 

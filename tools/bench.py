@@ -624,6 +624,26 @@ def report_datapath(w, ports, dev, cpython_path):
         w("")
 
 
+def report_relays(w, ports, relays):
+    w("## TURN over UDP, TCP and TLS (tools/mpbench/relay_cost.py)")
+    w("")
+    w("A relay-only Connection gathering from a private coturn on loopback (TLS: a certificate for localhost from "
+      "a CA made for the run, checked): ms from gather_candidates() to the relayed candidate, median of 10; and "
+      "on MicroPython the heap the gathered Connection keeps. mbedTLS's own buffers live outside the "
+      "MicroPython heap (the unix port's malloc here, ESP-IDF's heap on a board), so TLS adds little to it.")
+    w("")
+    runtimes = ["CPython"] + [p.name + " port" for p in ports]
+    w("| runtime | " + " | ".join(t.upper() + ": ms" for t in bench_device.RELAY_TRANSPORTS) + " | "
+      + " | ".join(t.upper() + ": heap" for t in bench_device.RELAY_TRANSPORTS) + " |")
+    w("| --- |" + " ---: |" * (2 * len(bench_device.RELAY_TRANSPORTS)))
+    for name in runtimes:
+        times = ["%d" % relays[(name, t)][0] for t in bench_device.RELAY_TRANSPORTS]
+        heaps = [kb(relays[(name, t)][1]) if relays[(name, t)][1] is not None else "—"
+                 for t in bench_device.RELAY_TRANSPORTS]
+        w("| %s | %s | %s |" % (name, " | ".join(times), " | ".join(heaps)))
+    w("")
+
+
 def datapath_targets(ports, dev):
     lines = []
     for p in ports:
@@ -697,6 +717,8 @@ def main(argv=None):
         dev[p.name] = asyncio.run(measure())
     progress("CPython: the data path next to a raw socket")
     cpython_path = bench_device.cpython_datapath()
+    progress("TURN over UDP, TCP and TLS: time to the relayed candidate")
+    relays = bench_device.relay_costs(ports, 5 if args.quick else 11)
     plot(args.plot, connect, [(p.name, dev[p.name]["camera"]["sampled"]) for p in ports],
          dev[ports[0].name]["session"]["trace"])
     lab_started = time.monotonic()
@@ -751,6 +773,7 @@ def main(argv=None):
 
     report_memory(w, ports, dev, cycles, frames_goal, stability_runs)
     report_datapath(w, ports, dev, cpython_path)
+    report_relays(w, ports, relays)
 
     w("## Host scale: %d sans-IO agent pairs in one CPython process" % pairs)
     w("")

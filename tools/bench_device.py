@@ -391,6 +391,41 @@ def cpython_datapath(count=5000):
     return parse_datapath(out.stdout)
 
 
+RELAY_TRANSPORTS = ("udp", "tcp", "tls")
+
+
+def relay_costs(ports_found, rounds=11):
+    """tools/mpbench/relay_cost.py on CPython and each port, against a
+    private coturn with a certificate from a CA made here: per runtime and
+    transport, (median ms from gather_candidates() to the relayed candidate
+    over rounds 2..N, the gathered Connection's heap in bytes or None)."""
+    import tempfile
+
+    from testca import TestCA
+    from turnserver import TurnServer
+
+    folder = tempfile.mkdtemp(prefix="relay-cost-")
+    ca = TestCA(folder)
+    runtimes = [("CPython", [sys.executable, os.path.join(MPBENCH, "relay_cost.py")],
+                 dict(os.environ, PYTHONPATH=os.path.join(ROOT, "lib")))]
+    runtimes += [(p.name + " port", [p.binary, "-X", "heapsize=512K", "-m", "relay_cost"],
+                  dict(os.environ, MICROPYPATH=p.path(".mpy"))) for p in ports_found]
+    found = {}
+    with TurnServer(tls=ca.server("localhost"), relay_port_count=400) as turn:  # a port per allocation
+        uris = {"udp": "turn:127.0.0.1:%d" % turn.port, "tcp": "turn:127.0.0.1:%d?transport=tcp" % turn.port,
+                "tls": "turns:localhost:%d" % turn.tls_port}
+        for name, command, env in runtimes:
+            for transport in RELAY_TRANSPORTS:
+                out = subprocess.run(command + [uris[transport], turn.username, turn.password, ca.pem, str(rounds)],
+                                     capture_output=True, text=True, env=env, timeout=300)
+                if out.returncode != 0:
+                    raise RuntimeError("relay_cost %s %s: exit %d: %s" % (name, transport, out.returncode, (out.stdout + out.stderr)[-500:]))
+                times = [int(line.split()[1]) for line in out.stdout.splitlines() if line.startswith("RELAY ")]
+                heap = [int(line.split()[1]) for line in out.stdout.splitlines() if line.startswith("HEAP ")]
+                found[(name, transport)] = (sorted(times[1:])[len(times[1:]) // 2], heap[0] if heap[0] >= 0 else None)
+    return found
+
+
 def parse_datapath(text):
     """{(SEND|RECV, way): (µs per datagram, bytes per datagram or None), "lost": n}."""
     res = {}

@@ -12,6 +12,8 @@ What goes where on the board:
     firmware/boot.py, main.py    -> /
     boards/<BOARD>.py            -> /board.py
     firmware/secrets.py          -> /secrets.py    only if it exists; its contents are never shown
+    firmware/turn_ca.pem (.der)  -> /turn_ca.pem   beside secrets.py, if it exists: the CA of
+                                                   turns: servers (secrets.TURN_CA names it)
 
 Before copying, one `exec` makes /lib and a folder per package if missing and
 removes any .py left in them (by `mpremote mip install`, say): MicroPython
@@ -126,6 +128,9 @@ def device_cleanup_code(root=""):
     )
 
 
+TURN_CA_FILES = ("turn_ca.pem", "turn_ca.der")
+
+
 def plan(board_name, board, port, secrets=None, romfs=False):
     """The commands that deploy `board` through `port`, as argument lists."""
     if board.CHIP is None:
@@ -156,6 +161,10 @@ def plan(board_name, board, port, secrets=None, romfs=False):
     commands.append(connect + ["cp", "boards/%s.py" % board_name, ":/board.py"])
     if secrets and os.path.isfile(secrets):
         commands.append(connect + ["cp", shown(secrets), ":/secrets.py"])
+        for name in TURN_CA_FILES:
+            ca = os.path.join(os.path.dirname(secrets), name)
+            if os.path.isfile(ca):
+                commands.append(connect + ["cp", shown(ca), ":/" + name])
     commands.append(connect + ["reset"])
     return commands
 

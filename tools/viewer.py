@@ -4,7 +4,12 @@ and show the live picture and the ICE state on a local web page.
 
     python tools/viewer.py --signaling 127.0.0.1:8765 --room cam1 --http 127.0.0.1:8081 \\
         [--stun HOST:PORT] [--turn HOST:PORT --turn-user U --turn-password P \\
-        --turn-transport udp|tcp] [--relay-only] [--include-loopback]
+        --turn-transport udp|tcp] [--ice-server URI ... [--turn-ca CA.pem]] \\
+        [--relay-only] [--include-loopback]
+
+--ice-server takes stun:, turn: and turns: URIs (RFC 7064/7065), repeated;
+the TURN ones use --turn-user and --turn-password, and turns: servers are
+checked against --turn-ca (else the system's CAs).
 
 Protocols: firmware/PROTOCOL.md. The viewer joins the room as "viewer"; when a
 camera is there (or joins later) it opens an `ice.aio.Connection`, sends `ice`
@@ -109,7 +114,7 @@ from websockets.http11 import Response
 from camlink import framing
 from camlink.session import IceSignaling
 from camlink.signal import SignalingClient, SignalingError
-from ice import aio
+from ice import aio, netio, servers
 
 _UP = ("connected", "completed")
 # A connection has this long to send its request and take our whole answer
@@ -781,6 +786,9 @@ def parse_args(argv=None):
     p.add_argument("--turn-user")
     p.add_argument("--turn-password")
     p.add_argument("--turn-transport", choices=("udp", "tcp"), default="udp")
+    p.add_argument("--ice-server", action="append", default=[], metavar="URI",
+                   help="stun:, turn: or turns: URI, repeatable (TURN ones use --turn-user/--turn-password)")
+    p.add_argument("--turn-ca", help="CA certificate (PEM) that signed the turns: servers' certificates")
     p.add_argument("--relay-only", action="store_true", help="use relayed candidates only")
     p.add_argument("--include-loopback", action="store_true", help="offer 127.0.0.1/::1 host candidates")
     args = p.parse_args(argv)
@@ -793,9 +801,24 @@ def parse_args(argv=None):
         p.error(str(exc))
     if args.turn and (args.turn_user is None or args.turn_password is None):
         p.error("--turn needs --turn-user and --turn-password")
-    if args.relay_only and not args.turn:
-        p.error("--relay-only needs --turn")
+    args.ice_servers = [{"urls": uri, "username": args.turn_user, "credential": args.turn_password}
+                        for uri in args.ice_server]
+    try:
+        relays = [s for s in servers.parse_all(args.ice_servers) if s.kind == "turn"]
+    except ValueError as exc:
+        p.error(str(exc))
+    if args.relay_only and not (args.turn or relays):
+        p.error("--relay-only needs --turn or a turn:/turns: --ice-server")
     return args
+
+
+def _server_options(args):
+    """Connection options for --ice-server and --turn-ca."""
+    options = {"ice_servers": args.ice_servers} if args.ice_servers else {}
+    if args.turn_ca:
+        with open(args.turn_ca) as f:
+            options["turn_ssl"] = netio.tls_context(cadata=f.read())
+    return options
 
 
 async def _main(args):
@@ -810,7 +833,7 @@ async def _main(args):
         await run_viewer(args.signaling, args.room, args.http, stun=args.stun, turn=args.turn,
                          turn_user=args.turn_user, turn_password=args.turn_password,
                          turn_transport=args.turn_transport, relay_only=args.relay_only,
-                         include_loopback=args.include_loopback)
+                         include_loopback=args.include_loopback, connection_options=_server_options(args))
     except asyncio.CancelledError:
         pass
 

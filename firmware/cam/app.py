@@ -74,18 +74,42 @@ class Session:
         return "%s: %s" % (self.viewer_id, state)
 
 
+def ice_servers(turn_servers):
+    """secrets.TURN_SERVERS as a Connection's ice_servers: entries shaped
+    like a browser's iceServers ({"urls", "username", "credential"}) as
+    they are, the older {"host", "port", "username", "password",
+    "transport"} as a turn: URI."""
+    found = []
+    for entry in turn_servers:
+        if "urls" in entry:
+            urls = entry["urls"]
+            for uri in [urls] if isinstance(urls, str) else urls:
+                found.append({"urls": uri, "username": entry.get("username"), "credential": entry.get("credential")})
+        else:
+            host = entry["host"]
+            found.append({"urls": "turn:%s:%d?transport=%s" % ("[%s]" % host if ":" in host else host, entry["port"],
+                                                                entry.get("transport", "udp")),
+                          "username": entry["username"], "credential": entry["password"]})
+    return found
+
+
 class CameraApp:
     """`board` is a board settings module (boards/*.py); `source` has
     capture() -> JPEG bytes."""
 
     def __init__(self, board, source, signaling_host, signaling_port, room,
                  turn_servers=None, connection_options=None, status=print,
-                 restart_after_ms=_RESTART_AFTER_MS, status_ms=_STATUS_MS):
+                 restart_after_ms=_RESTART_AFTER_MS, status_ms=_STATUS_MS, turn_tls=None):
         self.board = board
         self.source = source
         self.signaling = (signaling_host, signaling_port)
         self.room = room
-        self.turn_servers = turn_servers if turn_servers is not None else list(board.TURN_SERVERS)
+        self.ice_servers = ice_servers(turn_servers if turn_servers is not None else board.TURN_SERVERS)
+        # TURN over TLS: the context that checks the servers' certificates,
+        # made once; without one for a turns: server this fails now, saying why.
+        self.turn_tls = turn_tls
+        if turn_tls is None and any(s["urls"].startswith("turns:") for s in self.ice_servers):
+            self.turn_tls = netio.tls_context()
         self.connection_options = connection_options or {}
         self.status = status
         self.sessions = {}
@@ -188,10 +212,8 @@ class CameraApp:
         gc.collect()  # the session's tables go into a heap with as few holes as it can have
         options = {"config": Config(**board.ICE), "port_range": board.PORT_RANGE,
                    "stun_servers": list(board.STUN_SERVERS)}
-        if self.turn_servers:
-            turn = self.turn_servers[0]
-            options.update(turn_server=(turn["host"], turn["port"]), turn_username=turn["username"],
-                           turn_password=turn["password"], turn_transport=turn.get("transport", "udp"))
+        if self.ice_servers:
+            options.update(ice_servers=self.ice_servers, turn_ssl=self.turn_tls)
         options.update(self.connection_options)
         conn = aio.Connection(False, **options)
         session = Session(viewer_id, conn, board.FPS_MAX, lambda msg: self._post(session, msg))

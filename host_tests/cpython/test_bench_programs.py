@@ -69,3 +69,15 @@ def test_datapath_runs_on_cpython_too():
 def test_camera_rate_reports_frames_that_arrived(port):
     best, results = asyncio.run(port.max_frame_rate(30000, [30], lambda text: None, seconds=1.0))
     assert best == 30 and results[30]["dropped"] == 0 and results[30]["fps"] >= 0.95 * 30
+
+
+def test_relay_cost_times_udp_tcp_and_tls_on_every_runtime(tmp_path):
+    ports, _ = bench_device.ports(str(tmp_path))
+    for p in ports:
+        p.prepare(lambda text: None)
+    found = bench_device.relay_costs(ports, rounds=3)
+    for name in ["CPython"] + [p.name + " port" for p in ports]:
+        for transport in bench_device.RELAY_TRANSPORTS:
+            ms, heap = found[(name, transport)]
+            assert ms >= 0 and (heap is None) == (name == "CPython"), (name, transport, ms, heap)
+            assert heap is None or heap > 1000

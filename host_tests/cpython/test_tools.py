@@ -111,7 +111,7 @@ def test_package_json_urls_resolve_relative_to_it_in_mpremote_mip():
 # ---- deploy ----------------------------------------------------------------
 
 
-def _expected_deploy(board, port, secrets=None):
+def _expected_deploy(board, port, secrets=None, turn_ca=None):
     mp = ".venv/bin/mpremote connect " + port
     packages = (("ice", "lib/ice"), ("camlink", "lib/camlink"), ("cam", "firmware/cam"))
     lines, copies = [], []
@@ -131,6 +131,8 @@ def _expected_deploy(board, port, secrets=None):
     lines.append(mp + " cp boards/%s.py :/board.py" % board)
     if secrets:
         lines.append(mp + " cp %s :/secrets.py" % secrets)
+    if turn_ca:
+        lines.append(mp + " cp %s :/%s" % (turn_ca, os.path.basename(turn_ca)))
     lines.append(mp + " reset")
     return lines
 
@@ -150,6 +152,16 @@ def test_deploy_copies_secrets_without_showing_them(tmp_path):
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines() == _expected_deploy("esp32_cam", "/dev/ttyUSB0", secrets=str(secrets))
     assert "hunter2" not in r.stdout + r.stderr
+
+
+def test_deploy_copies_the_turn_ca_beside_secrets(tmp_path):
+    secrets = tmp_path / "secrets.py"
+    secrets.write_text('TURN_CA = "turn_ca.pem"\n')
+    (tmp_path / "turn_ca.pem").write_text("-----BEGIN CERTIFICATE-----\n")
+    r = _tool("deploy", "--port", "/dev/ttyUSB0", "--board", "esp32_cam", "--dry-run", "--secrets", str(secrets))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == _expected_deploy("esp32_cam", "/dev/ttyUSB0", secrets=str(secrets),
+                                                     turn_ca=str(tmp_path / "turn_ca.pem"))
 
 
 @pytest.mark.parametrize("dry_run", [True, False])
