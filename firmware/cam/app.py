@@ -81,15 +81,12 @@ def ice_servers(turn_servers):
     "transport"} as a turn: URI."""
     found = []
     for entry in turn_servers:
-        if "urls" in entry:
-            urls = entry["urls"]
-            for uri in [urls] if isinstance(urls, str) else urls:
-                found.append({"urls": uri, "username": entry.get("username"), "credential": entry.get("credential")})
-        else:
+        if "urls" not in entry:
             host = entry["host"]
-            found.append({"urls": "turn:%s:%d?transport=%s" % ("[%s]" % host if ":" in host else host, entry["port"],
-                                                                entry.get("transport", "udp")),
-                          "username": entry["username"], "credential": entry["password"]})
+            entry = {"urls": "turn:%s:%d?transport=%s" % ("[%s]" % host if ":" in host else host, entry["port"],
+                                                           entry.get("transport", "udp")),
+                     "username": entry["username"], "credential": entry["password"]}
+        found.append(entry)
     return found
 
 
@@ -108,8 +105,11 @@ class CameraApp:
         # TURN over TLS: the context that checks the servers' certificates,
         # made once; without one for a turns: server this fails now, saying why.
         self.turn_tls = turn_tls
-        if turn_tls is None and any(s["urls"].startswith("turns:") for s in self.ice_servers):
-            self.turn_tls = netio.tls_context()
+        if turn_tls is None and self.ice_servers:
+            from ice import servers  # only with servers: a board without them never loads it
+
+            if any(s.tls for s in servers.parse_all(self.ice_servers)):
+                self.turn_tls = netio.tls_context()
         self.connection_options = connection_options or {}
         self.status = status
         self.sessions = {}
