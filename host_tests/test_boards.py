@@ -7,6 +7,7 @@ import os
 import sys
 
 from ice.agent import Agent, Config
+from ice.compat import is_ip
 
 BOARDS = ("esp32_cam", "esp32_s3_eye", "xiao_esp32s3_sense", "m5stack_timer_camera", "esp32_generic", "unix")
 FIELDS = ("NAME", "CHIP", "FLASH_OFFSET", "CAMERA", "PSRAM", "POWER_HOLD_PIN", "MAX_VIEWERS", "ICE",
@@ -200,5 +201,7 @@ def test_network_settings():
             assert isinstance(host, str) and host and _is_int(port) and 0 < port < 65536, server
         # Credentials never live in a board file (firmware/secrets.py has them).
         assert b.TURN_SERVERS == [], "TURN_SERVERS must be empty: put credentials in firmware/secrets.py"
+        for server in getattr(b, "DNS_SERVERS", None) or []:
+            assert is_ip(server), "DNS_SERVERS holds addresses, not %r" % (server,)
 
     _each_board(check)

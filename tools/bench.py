@@ -300,7 +300,7 @@ def host_scale(pairs, ks, steady_s):
 
 
 def nat_lab(quick):
-    """tools/netlab_bench.py's cells: ((rows, lossy rows), None), or (None, why not)."""
+    """tools/netlab_bench.py's cells: ((rows, lossy rows, relay times), None), or (None, why not)."""
     import netlab_bench
 
     reason = netlab_bench.unavailable_reason()
@@ -449,8 +449,8 @@ def report_memory(w, ports, dev, cycles, frames_goal, stability_runs):
     w("| ROMFS image: ice, camlink, cam (flash on a board, not heap) | %s |" % by_port(ports, lambda p: kb(p.image_size)))
     w("")
     w("Core: what `import ice.agent` loads; aio: what `import ice.aio` loads (a Connection); full: every "
-      "module, `ice.turn` and `ice.relays` (loaded when a TURN server is added) and `ice.mdns` (loaded for "
-      "the first `.local` candidate) included. "
+      "module, `ice.turn` and `ice.relays` (loaded when a TURN server is added), `ice.servers` (server URIs), "
+      "`ice.dns` (the first server name) and `ice.mdns` (the first `.local` candidate) included. "
       "ROMFS: the image mounted at /rom, its bytecode run in place, so only RAM objects count; on the unix "
       "port the image itself is read into the heap, so the ROMFS smallest heaps include it. Per-module figures "
       "depend on the order (qstr pools grow in steps); the totals are what a process keeps.")
@@ -801,7 +801,7 @@ def main(argv=None):
     else:
         import netlab_bench
 
-        rows, lossy_rows = lab_rows
+        rows, lossy_rows, lab_relays = lab_rows
         w("The camera app (MicroPython unix port) in site 1, our viewer or an aioice viewer in site 2, "
           "behind real NATs (nftables), coturn for STUN and TURN.")
         w("")
@@ -810,6 +810,10 @@ def main(argv=None):
             w("")
             out.extend(netlab_bench.format_lossy(lossy_rows, 0.05, rows))
         lab_targets = netlab_bench.targets(rows, lossy_rows)
+        w("")
+        w("### Time to the relayed candidate across the lab")
+        w("")
+        out.extend(netlab_bench.format_relays(lab_relays))
         w("")
         w("%d cell runs in %.0f s." % (len(rows) + len(lossy_rows), lab_seconds))
     w("")

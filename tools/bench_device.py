@@ -30,11 +30,11 @@ MPBENCH = os.path.join(ROOT, "tools", "mpbench")
 
 # What `import ice.agent` loads (the sans-IO core); what `import ice.aio`
 # adds (a Connection: SDP parsing, sockets, the asyncio driver); and every
-# module, the ones loaded on first use included (TURN, mDNS).
+# module, the ones loaded on first use included (TURN, URIs, DNS, mDNS).
 CORE = ["ice", "ice.compat", "ice.sha1_viper", "ice.crc_viper", "ice.digest", "ice.stun", "ice.candidate",
         "ice.checklist", "ice.transaction", "ice.consent", "ice.agent"]
-CONNECTION = CORE + ["ice.sdp", "ice.netio", "ice.aio"]
-FULL = CONNECTION + ["ice.turn", "ice.relays", "ice.mdns"]
+CONNECTION = CORE + ["ice.sdp", "ice.netio", "ice.resolver", "ice.aio"]
+FULL = CONNECTION + ["ice.turn", "ice.relays", "ice.servers", "ice.dns", "ice.mdns"]
 SETS = (("core", CORE), ("aio", CONNECTION), ("full", FULL))
 LIBRARY_FRAMES = 1000
 LIBRARY_BOARD = "esp32_generic"  # the library alone runs with this board's tables: an ESP32 without PSRAM

@@ -33,6 +33,19 @@ see NAT_RULES for the exact rules:
     symmetric        APDM + APDF: masquerade fully-random, a fresh random
                      external port per flow (5-tuple)
 
+One more site type is a firewall rather than a NAT type (FIREWALLS):
+
+    tcp443-only      as port-restricted, and the LAN may open nothing but TCP
+                     connections to port 443: no UDP leaves the site, as on
+                     corporate and hotel networks. Signaling (on
+                     203.0.113.3:443) and coturn's TLS listener (on
+                     203.0.113.2:443) are reachable; STUN and UDP are not.
+
+Every site's router runs a DNS server (dnsmasq) on its LAN address, as a
+home or office router does, answering TURN_NAME with coturn's address; the
+lab's certificate authority (lab.ca, tools/testca.py) signed coturn's TLS
+certificate for that name.
+
 Unsolicited UDP that no rule admits reaches the router's own input chain and
 is dropped silently, as home routers do.
 
@@ -78,19 +91,25 @@ import socket
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 import traceback
 
 import packages
+from dnsserver import DnsServer, find_dnsmasq
 
 ROOT = packages.ROOT
 
 NAT_TYPES = ("none", "full-cone", "restricted", "port-restricted", "symmetric")
+FIREWALLS = ("tcp443-only",)
+SITE_TYPES = NAT_TYPES + FIREWALLS
+TURN_NAME = "turn.netlab.test"
+TURNS_PORT = 443
 PREFIX = "nlab"
 SERVER_IP = "203.0.113.2"
 SERVER_IP2 = "203.0.113.3"
 INTERNET_PREFIX = 24
-SIGNALING_PORT = 8765
+SIGNALING_PORT = 443
 MICROPYTHON = os.path.join(ROOT, ".venv", "bin", "micropython")
 CAMERA_BUILD = os.path.join(ROOT, "build", "netlab")
 _CLONE_NEWNET = 0x40000000
@@ -162,6 +181,17 @@ NAT_RULES = {
     oifname "wan" ip saddr {lan} masquerade
   }
 """,
+    "tcp443-only": """
+  chain forward {
+    type filter hook forward priority filter; policy drop;
+    ct state established,related accept
+    iifname "lan" oifname "wan" tcp dport 443 accept
+  }
+  chain postrouting {
+    type nat hook postrouting priority srcnat; policy accept;
+    oifname "wan" ip saddr {lan} masquerade
+  }
+""",
     "symmetric": """
   chain forward {
     type filter hook forward priority filter; policy accept;
@@ -198,6 +228,8 @@ def unavailable_reason():
         return "iproute2's `ip` is not installed"
     if not nft_binary():
         return "nftables' `nft` is not installed"
+    if not find_dnsmasq():
+        return "dnsmasq is not installed (Debian package dnsmasq-base)"
     if not os.path.exists("/dev/net/tun") and not _has_netem():
         return "neither tc netem nor /dev/net/tun for delay lines"
     return None
@@ -485,20 +517,21 @@ def compile_camera(build=CAMERA_BUILD):
     return build
 
 
-def write_camera_settings(folder, stun, turn=None):
+def write_camera_settings(folder, stun, turn_servers=(), turn_ca=None, dns_server=None):
     """A board module `netlab_board` (the unix board with STUN_SERVERS set to
-    the lab's coturn) and a `secrets` module with its TURN account, for a
-    folder put first on MICROPYPATH. firmware/main.py needs no change:
-    `--board netlab_board` imports it, `import secrets` finds it first."""
+    the lab's coturn, and the site's DNS server) and a `secrets` module with
+    its TURN servers (iceServers entries) and their CA, for a folder put
+    first on MICROPYPATH. firmware/main.py needs no change: `--board
+    netlab_board` imports it, `import secrets` finds it first."""
     with open(os.path.join(folder, "netlab_board.py"), "w") as f:
         f.write("from unix import *  # noqa: F401,F403\n")
         f.write("STUN_SERVERS = [%r]\n" % (tuple(stun),))
+        if dns_server:
+            f.write("DNS_SERVERS = [%r]\n" % dns_server)
     with open(os.path.join(folder, "secrets.py"), "w") as f:
-        servers = []
-        if turn is not None:
-            servers.append({"host": turn[0], "port": turn[1], "username": turn[2], "password": turn[3],
-                            "transport": "udp"})
-        f.write("TURN_SERVERS = %r\n" % (servers,))
+        f.write("TURN_SERVERS = %r\n" % (list(turn_servers),))
+        if turn_ca:
+            f.write("TURN_CA = %r\n" % turn_ca)
 
 
 # ---- the lab ------------------------------------------------------------------------------------
@@ -523,6 +556,7 @@ class Site:
             self.lan, self.router_ip, self.host_ip = "10.0.%d.0/24" % index, "10.0.%d.1" % index, "10.0.%d.2" % index
         self.lan_prefix = int(self.lan.split("/")[1])
         self.delay_pid = None
+        self.dns = None  # its router's DnsServer
 
     @property
     def public_ip(self):
@@ -542,8 +576,8 @@ class Lab:
     def __init__(self, nat1="none", nat2="none", delay_ms=0, loss=0.0, turn=True, signaling=True,
                  turn_options=None):
         for nat in (nat1, nat2):
-            if nat not in NAT_TYPES:
-                raise ValueError("unknown NAT type %r (one of %s)" % (nat, ", ".join(NAT_TYPES)))
+            if nat not in SITE_TYPES:
+                raise ValueError("unknown site type %r (one of %s)" % (nat, ", ".join(SITE_TYPES)))
         reason = unavailable_reason()
         if reason:
             raise OSError(reason)
@@ -554,6 +588,8 @@ class Lab:
         self.loss = loss
         self.server_ip = SERVER_IP
         self.server_ip2 = SERVER_IP2
+        self.ca = None  # the CA of coturn's TLS certificate (tools/testca.py)
+        self._ca_dir = None
         self.sites = {}
         self._generation = -1
         self.turn = None
@@ -586,7 +622,15 @@ class Lab:
 
     @property
     def signaling(self):
-        return (self.server_ip, self.signaling_port)
+        return (self.server_ip2, self.signaling_port)
+
+    def ice_servers(self, turns=False):
+        """The iceServers entry for the lab's coturn: by address over UDP,
+        or turns: by name on port 443 (TLS, the name through the site's DNS
+        server; trust self.ca.pem)."""
+        turn = self.turn
+        url = "turns:%s:%d" % (TURN_NAME, TURNS_PORT) if turns else "turn:%s:%d" % turn.address
+        return [{"urls": url, "username": turn.username, "credential": turn.password}]
 
     def site(self, index):
         return self.sites[index]
@@ -634,12 +678,13 @@ class Lab:
             child.kill()
             self._children.remove(child)
 
-    def start_camera(self, room, folder, site=1, heap="512K", build=CAMERA_BUILD, stdout=None):
+    def start_camera(self, room, folder, site=1, heap="512K", build=CAMERA_BUILD, stdout=None, turns=False):
         """firmware/main.py under the MicroPython unix port in a site's host,
-        its STUN and TURN the lab's coturn (settings written into `folder`);
-        returns the Popen. compile_camera() first."""
-        turn = self.turn
-        write_camera_settings(folder, self.stun, turn and (turn.ip, turn.port, turn.username, turn.password))
+        its STUN and TURN the lab's coturn (settings written into `folder`),
+        TURN over UDP or, with `turns`, over TLS by name; returns the Popen.
+        compile_camera() first."""
+        write_camera_settings(folder, self.stun, self.ice_servers(turns) if self.turn else (),
+                              turn_ca=self.ca.pem if turns else None, dns_server=self.sites[site].router_ip)
         env = dict(os.environ, MICROPYPATH="%s:.frozen:%s" % (folder, build))
         argv = [MICROPYTHON, "-X", "heapsize=" + heap, os.path.join(ROOT, "firmware", "main.py"),
                 "--board", "netlab_board", "--signaling", "%s:%d" % self.signaling, "--room", room,
@@ -677,8 +722,8 @@ class Lab:
         self.sites = {}
         self._generation += 1
         for index, nat in ((1, nat1), (2, nat2)):
-            if nat not in NAT_TYPES:
-                raise ValueError("unknown NAT type %r" % nat)
+            if nat not in SITE_TYPES:
+                raise ValueError("unknown site type %r" % nat)
             self.sites[index] = Site(index, nat, self.prefix, self._generation)
         for site in self.sites.values():
             self._build_site(site)
@@ -761,8 +806,14 @@ class Lab:
               "echo 1 > /proc/sys/net/ipv4/ip_forward"])
         rules = _COMMON % NAT_RULES[site.nat].replace("{lan}", site.lan).replace("{host}", site.host_ip)
         _run([ip_binary() or "ip", "netns", "exec", r, nft_binary() or "nft", "-f", "-"], input=rules)
+        site.dns = DnsServer({TURN_NAME: SERVER_IP}, ip=site.router_ip, port=53)
+        with inside(r):
+            site.dns.start()
 
     def _remove_site(self, site):
+        if site.dns is not None:
+            site.dns.stop()
+            site.dns = None
         if site.delay_pid:
             try:
                 os.kill(site.delay_pid, signal.SIGKILL)
@@ -775,9 +826,13 @@ class Lab:
         _ip("link", "del", "up%d" % site.index, ns=self.inet_ns, check=False)
 
     def _start_turn(self, options):
+        from testca import TestCA
         from turnserver import TurnServer
 
-        turn = TurnServer(relay_port_count=options.pop("relay_port_count", 200), **options)
+        self._ca_dir = tempfile.mkdtemp(prefix="netlab-ca-")
+        self.ca = TestCA(self._ca_dir, "netlab CA")
+        turn = TurnServer(relay_port_count=options.pop("relay_port_count", 200), tls=self.ca.server(TURN_NAME),
+                          tls_port=TURNS_PORT, **options)
         turn.ip = self.server_ip  # listening and relay address, inside the internet namespace
         with self.inside("inet"):
             turn.start()
@@ -785,7 +840,7 @@ class Lab:
 
     def _start_signaling(self):
         self.signaling_proc = self.popen(
-            "inet", [sys.executable, os.path.join(ROOT, "tools", "signaling.py"), "--host", self.server_ip,
+            "inet", [sys.executable, os.path.join(ROOT, "tools", "signaling.py"), "--host", self.server_ip2,
                      "--tcp-port", str(self.signaling_port), "--http-port", "0",
                      # Every cell tears its sites down; a FIN lost with them leaves
                      # a room behind until keepalive finds it: room for hundreds.
@@ -840,6 +895,8 @@ class Lab:
         if self.turn is not None:
             with contextlib.suppress(Exception):
                 self.turn.stop()
+        if self._ca_dir:
+            shutil.rmtree(self._ca_dir, ignore_errors=True)
         for site in list(self.sites.values()):
             with contextlib.suppress(Exception):
                 self._remove_site(site)
@@ -862,7 +919,7 @@ class Lab:
         lines = ["internet %s: br0 %s, %s; coturn %s (user %s / %s); signaling %s:%d" % (
             self.inet_ns, SERVER_IP, SERVER_IP2, "%s:%d" % self.turn.address if self.turn else "-",
             self.turn.username if self.turn else "-", self.turn.password if self.turn else "-",
-            self.server_ip, self.signaling_port)]
+            self.server_ip2, self.signaling_port)]
         for site in self.sites.values():
             lines.append("site %d (%s): host %s in %s, router %s (wan %s); public %s" % (
                 site.index, site.nat, site.host_ip, site.host_ns, site.router_ns, site.wan_ip, site.public_ip))
@@ -876,8 +933,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="build a lab and keep it until Ctrl-C")
-    up.add_argument("nat1", choices=NAT_TYPES)
-    up.add_argument("nat2", choices=NAT_TYPES)
+    up.add_argument("nat1", choices=SITE_TYPES)
+    up.add_argument("nat2", choices=SITE_TYPES)
     up.add_argument("--delay-ms", type=int, default=0, help="one-way delay on each uplink")
     up.add_argument("--loss", type=float, default=0.0, help="loss fraction on each uplink, each way")
     sub.add_parser("down", help="remove every lab namespace (any owner)")

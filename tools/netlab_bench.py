@@ -66,7 +66,8 @@ def _run(lab, cells, peers, timeout, build, log):
 def run_cells(cells=None, peers=PEERS, delay_ms=10, timeout=15, log=None, lossy=True, loss=0.05, lossy_runs=5):
     """Each (NAT1, NAT2) cell (default: all 25) with each viewer, in one lab;
     then, with `lossy`, LOSSY_CELLS `lossy_runs` times each with `loss` on
-    both uplinks. Returns (rows, lossy rows); a row is (nat1, nat2,
+    both uplinks; and relay_times() in between. Returns (rows, lossy rows,
+    relay times); a row is (nat1, nat2,
     {peer: result}), a result holds the viewer's times (s), the final pair's
     types and "wall_s"."""
     log = log or (lambda line: print(line, file=sys.stderr, flush=True))
@@ -75,11 +76,63 @@ def run_cells(cells=None, peers=PEERS, delay_ms=10, timeout=15, log=None, lossy=
         for line in lab.describe().splitlines():
             log(line)
         rows = _run(lab, cells or netlab_cells.CELLS, peers, timeout, build, log)
+        relays = relay_times(lab, log=log)
         lossy_rows = []
         if lossy:
             lab.loss = loss  # applies from the next reconfigure, to both uplinks, both ways
             lossy_rows = _run(lab, [c for c in LOSSY_CELLS for _ in range(lossy_runs)], peers, timeout, build, log)
-    return rows, lossy_rows
+    return rows, lossy_rows, relays
+
+
+RELAY_TRANSPORTS = ("udp", "tcp", "tls")
+
+
+def relay_runtimes():
+    """(name, argv, env) of tools/mpbench/relay_cost.py on CPython and the
+    MicroPython unix ports here (the 32-bit one from UPY32 or ../shared)."""
+    program = os.path.join(netlab.ROOT, "tools", "mpbench", "relay_cost.py")
+    lib = os.path.join(netlab.ROOT, "lib")
+    found = [("CPython", [sys.executable, program], dict(os.environ, PYTHONPATH=lib))]
+    upy32 = os.environ.get("UPY32") or os.path.join(netlab.ROOT, "..", "shared", "upy32", "micropython")
+    for name, binary in (("MicroPython 64-bit", netlab.MICROPYTHON), ("MicroPython 32-bit", upy32)):
+        if os.path.exists(binary):
+            found.append((name, [binary, "-X", "heapsize=512K", program], dict(os.environ, MICROPYPATH=".frozen:" + lib)))
+    return found
+
+
+def relay_times(lab, rounds=5, log=print):
+    """Median ms from gather_candidates() to the relayed candidate, from a
+    site behind a port-restricted NAT to the lab's coturn: over UDP and TCP
+    by address, over TLS by name on port 443 (the site's DNS server, the
+    lab's CA). {(runtime, transport): ms}."""
+    lab.reconfigure("port-restricted", "none")
+    turn = lab.turn
+    uris = {"udp": "turn:%s:%d" % turn.address, "tcp": "turn:%s:%d?transport=tcp" % turn.address,
+            "tls": "turns:%s:%d" % (netlab.TURN_NAME, netlab.TURNS_PORT)}
+    site = lab.site(1)
+    found = {}
+    for name, argv, env in relay_runtimes():
+        for transport in RELAY_TRANSPORTS:
+            out = lab.run(1, argv + [uris[transport], turn.username, turn.password, lab.ca.pem, str(rounds),
+                                     site.host_ip, site.router_ip], env=env, timeout=120)
+            times = [int(line.split()[1]) for line in out.stdout.splitlines() if line.startswith("RELAY ")]
+            if out.returncode != 0 or not times:
+                raise RuntimeError("relay_cost %s %s: %s" % (name, transport, (out.stdout + out.stderr)[-500:]))
+            found[(name, transport)] = statistics.median(times[1:] or times)
+            log("relayed candidate, %s over %s: %s ms" % (name, transport, found[(name, transport)]))
+    return found
+
+
+def format_relays(relays, delay_ms=10):
+    runtimes = list(dict.fromkeys(name for name, _ in relays))
+    lines = ["From a site behind a port-restricted NAT, %d ms round trip to coturn: ms from gather_candidates() "
+             "to the relayed candidate (median of 4 after a first run); TLS by name through the site's DNS "
+             "server, the certificate checked." % (2 * delay_ms), "",
+             "| runtime | " + " | ".join(t.upper() for t in RELAY_TRANSPORTS) + " |",
+             "| --- |" + " ---: |" * len(RELAY_TRANSPORTS)]
+    for name in runtimes:
+        lines.append("| %s | %s |" % (name, " | ".join("%d" % relays[(name, t)] for t in RELAY_TRANSPORTS)))
+    return lines
 
 
 def cell_text(result):
@@ -233,9 +286,11 @@ def main(argv=None):
         parser.error(reason)
     cells = [tuple(c.split("/")) for c in args.cells] if args.cells else None
     started = time.monotonic()
-    rows, lossy_rows = run_cells(cells, args.peers.split(","), args.delay_ms, args.timeout,
-                                 lossy=not args.no_lossy, loss=args.loss, lossy_runs=args.lossy_runs)
+    rows, lossy_rows, relays = run_cells(cells, args.peers.split(","), args.delay_ms, args.timeout,
+                                         lossy=not args.no_lossy, loss=args.loss, lossy_runs=args.lossy_runs)
     print("\n".join(format_table(rows, args.delay_ms)))
+    print()
+    print("\n".join(format_relays(relays, args.delay_ms)))
     if lossy_rows:
         print()
         print("\n".join(format_lossy(lossy_rows, args.loss, rows)))

@@ -69,10 +69,22 @@ def allowed_types(nat, end):
 # ---- viewers, run in site 2 (forked children) -------------------------------------------------
 
 
-def run_our_viewer(signaling, room, stun, turn, frames=FRAMES, timeout=CELL_TIMEOUT_S):
+def run_our_viewer(signaling, room, stun, turn, frames=FRAMES, timeout=CELL_TIMEOUT_S, turns=None):
     """tools/viewer.py's Viewer until `frames` frames arrived and a pair is
-    nominated (the final one); the times are in the module docstring."""
+    nominated (the final one); the times are in the module docstring.
+    `turns`: (iceServers, CA file, DNS server) to use TURN over TLS by name
+    instead of `turn` over UDP."""
     import viewer as viewer_tool
+
+    from ice import netio
+
+    options = {"use_ipv6": False}  # type: dict
+    if turns is not None:
+        ice_servers, ca_file, dns_server = turns
+        with open(ca_file) as f:
+            options.update(ice_servers=ice_servers, turn_ssl=netio.tls_context(cadata=f.read()),
+                           dns_servers=[dns_server])
+        turn = (None, None, None, None)
 
     class TimedViewer(viewer_tool.Viewer):
         remote_done_at = None
@@ -84,8 +96,8 @@ def run_our_viewer(signaling, room, stun, turn, frames=FRAMES, timeout=CELL_TIME
 
     async def main():
         lines = []
-        v = TimedViewer(signaling, room, ("127.0.0.1", 0), stun=stun, turn=turn[:2], turn_user=turn[2],
-                        turn_password=turn[3], connection_options={"use_ipv6": False}, log=lines.append)
+        v = TimedViewer(signaling, room, ("127.0.0.1", 0), stun=stun, turn=turn[:2] if turn[0] else None,
+                        turn_user=turn[2], turn_password=turn[3], connection_options=options, log=lines.append)
         await v.start()
         started = connected = final = first = None
         deadline = time.monotonic() + timeout
@@ -213,19 +225,24 @@ VIEWERS = {"ours": run_our_viewer, "aioice": run_aioice_viewer}
 _rooms = [0]
 
 
-def run_cell(lab, nat1, nat2, peer, build, log_dir, timeout=CELL_TIMEOUT_S):
+def run_cell(lab, nat1, nat2, peer, build, log_dir, timeout=CELL_TIMEOUT_S, turns_at=None):
     """One cell: fresh sites, the camera in site 1, the viewer in site 2.
-    Returns the viewer's result with the camera's output lines."""
+    Returns the viewer's result with the camera's output lines. `turns_at`
+    "camera" or "viewer" (ours): that end reaches coturn by name over TLS
+    on port 443 (for a tcp443-only site), the other over UDP."""
     lab.reconfigure(nat1, nat2)
     _rooms[0] += 1
     room = "lab%d" % _rooms[0]
     log_path = os.path.join(log_dir, "camera-%s-%s-%s.log" % (nat1, nat2, peer))
     turn = (lab.turn.ip, lab.turn.port, lab.turn.username, lab.turn.password)
     with open(log_path, "wb") as out:
-        camera = lab.start_camera(room, log_dir, build=build, stdout=out)
+        camera = lab.start_camera(room, log_dir, build=build, stdout=out, turns=turns_at == "camera")
         try:
             try:
                 viewer = functools.partial(VIEWERS[peer], timeout=timeout)
+                if turns_at == "viewer":
+                    viewer = functools.partial(viewer, turns=(lab.ice_servers(turns=True), lab.ca.pem,
+                                                              lab.site(2).router_ip))
                 result = lab.call(2, viewer, lab.signaling, room, lab.stun, turn, timeout=timeout + 15)
             except (RuntimeError, TimeoutError) as exc:
                 result = {"frames": 0, "error": str(exc)[-1500:]}

@@ -41,12 +41,13 @@ class TestCA:
         self.pem = self._write(tag + ".pem", self.cert.public_bytes(serialization.Encoding.PEM))
         self.der = self._write(tag + ".der", self.cert.public_bytes(serialization.Encoding.DER))
 
-    def server(self, dns_name):
+    def server(self, dns_name, *more_names):
         """(certificate file, key file) in PEM for a server called
-        `dns_name` (its subjectAltName), signed by this CA."""
+        `dns_name` and `more_names` (its subjectAltName), signed by this CA."""
         key = ec.generate_private_key(ec.SECP256R1())
+        names = [x509.DNSName(n) for n in (dns_name,) + more_names]
         cert = (_builder(_name(dns_name), self.cert.subject, key.public_key())
-                .add_extension(x509.SubjectAlternativeName([x509.DNSName(dns_name)]), critical=False)
+                .add_extension(x509.SubjectAlternativeName(names), critical=False)
                 .sign(self._key, hashes.SHA256()))
         stem = "server-" + dns_name
         return (self._write(stem + ".pem", cert.public_bytes(serialization.Encoding.PEM)),

@@ -151,6 +151,7 @@ class TurnServer:
         relay_port_count=16,
         fingerprint=False,
         tls=None,
+        tls_port=0,
         verbose=False,
         extra_args=(),
         binary=None,
@@ -160,7 +161,7 @@ class TurnServer:
         doc). `alternate_server` is (ip, port) to answer Allocate with 300.
         `fingerprint` makes coturn add FINGERPRINT to its messages (clients
         may send it either way). `tls` = (certificate file, key file) adds a
-        TLS listener (tls_port). `verbose` logs every session and message."""
+        TLS listener on `tls_port` (0: a free one). `verbose` logs every session and message."""
         self.binary = binary or find_turnserver()
         if not self.binary:
             raise FileNotFoundError("coturn's turnserver binary is not installed (apt-get install coturn)")
@@ -178,7 +179,8 @@ class TurnServer:
         self.relay_ports = (0, 0)
         self.fingerprint = fingerprint
         self.tls = tls
-        self.tls_port = 0
+        self.tls_port = tls_port
+        self._fixed_tls_port = tls_port
         self.verbose = verbose
         self.extra_args = list(extra_args)
         self.startup_timeout = startup_timeout
@@ -269,7 +271,7 @@ class TurnServer:
         for _ in range(3):  # a port taken between the check and coturn's bind: try new ones
             self.port = free_port(self.ip)
             if self.tls:
-                self.tls_port = free_port(self.ip)
+                self.tls_port = self._fixed_tls_port or free_port(self.ip)
             first = free_port_range(self.relay_port_count, self.ip)
             self.relay_ports = (first, first + self.relay_port_count - 1)
             self.args = self.build_args()

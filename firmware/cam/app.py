@@ -214,6 +214,9 @@ class CameraApp:
                    "stun_servers": list(board.STUN_SERVERS)}
         if self.ice_servers:
             options.update(ice_servers=self.ice_servers, turn_ssl=self.turn_tls)
+        dns_servers = getattr(board, "DNS_SERVERS", None)
+        if dns_servers:  # else the network's (DHCP)
+            options["dns_servers"] = dns_servers
         options.update(self.connection_options)
         conn = aio.Connection(False, **options)
         session = Session(viewer_id, conn, board.FPS_MAX, lambda msg: self._post(session, msg))

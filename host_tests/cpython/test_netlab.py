@@ -219,3 +219,61 @@ def test_matrix_aioice(lab, camera_build, nat1, nat2):
     """Camera (MicroPython) in site 1, an aioice viewer in site 2: frames over the most direct pair."""
     pytest.importorskip("aioice")
     _check_cell(lab, camera_build, nat1, nat2, "aioice")
+
+
+# ---- a site that passes only TCP 443 (issue 17) ----------------------------------------------
+
+
+def firewall_probe(server_ip, turns_port, stun_port):
+    """In a site's host: what gets out. (TCP to 443 connects, TCP to the
+    STUN/TURN port connects, a STUN Binding over UDP is answered)."""
+    from turnserver import _binding_request
+
+    def tcp(port):
+        try:
+            socket.create_connection((server_ip, port), timeout=1).close()
+            return True
+        except OSError:
+            return False
+
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.settimeout(0.3)
+    answered = False
+    for _ in range(3):
+        udp.sendto(_binding_request()[0], (server_ip, stun_port))
+        try:
+            answered = bool(udp.recv(1500))
+            break
+        except socket.timeout:
+            continue
+    udp.close()
+    return tcp(turns_port), tcp(stun_port), answered
+
+
+def test_the_tcp443_firewall_passes_only_tcp_443(lab):
+    lab.reconfigure("tcp443-only", "port-restricted")
+    outside = lab.call(1, firewall_probe, lab.server_ip, netlab.TURNS_PORT, lab.turn.port, timeout=20)
+    assert outside == (True, False, False), outside
+    nat_only = lab.call(2, firewall_probe, lab.server_ip, netlab.TURNS_PORT, lab.turn.port, timeout=20)
+    assert nat_only == (True, True, True), nat_only
+
+
+@pytest.mark.parametrize("turns_at,sites", [("camera", ("tcp443-only", "port-restricted")),
+                                             ("viewer", ("full-cone", "tcp443-only"))])
+def test_a_site_that_passes_only_tcp_443_connects_through_turns(lab, camera_build, turns_at, sites):
+    """The end behind the firewall reaches coturn as turns:turn.netlab.test:443
+    (the name through its router's DNS server, the certificate checked
+    against the lab's CA): frames flow over a pair with its relayed
+    candidate, allocated over TLS."""
+    with tempfile.TemporaryDirectory(prefix="netlab-") as log_dir:
+        result = run_cell(lab, sites[0], sites[1], "ours", camera_build, log_dir, turns_at=turns_at)
+    print("turns at the %s (%s / %s): %s/%s, first frame after %s s" % (
+        turns_at, sites[0], sites[1], result.get("local_type"), result.get("remote_type"),
+        result.get("first_frame_s")))
+    assert result["frames"] >= FRAMES, json.dumps(result, indent=1, default=str)
+    relayed = result["remote_type"] if turns_at == "camera" else result["local_type"]
+    assert relayed == "relay", result
+    if turns_at == "viewer":
+        [allocation] = result["turn"]
+        assert tuple(allocation["server"]) == (netlab.TURN_NAME, netlab.TURNS_PORT), allocation
+        assert allocation["state"] == "ready", allocation

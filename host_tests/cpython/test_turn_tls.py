@@ -26,19 +26,19 @@ def turns(turn, host="localhost", port=None):
              "credential": turn.password}]
 
 
-async def allocations(runtime, tmp_path, ice_servers, cafile):
+async def allocations(runtime, tmp_path, ice_servers, cafile, **options):
     """[state, error] of each TURN allocation once `runtime` has gathered
-    with `ice_servers`, trusting the CA in `cafile`."""
+    with `ice_servers` and Connection `options`, trusting the CA in `cafile`."""
     if runtime == "cpython":
         conn = aio.Connection(True, ice_servers=ice_servers, transport_policy="relay",
-                              turn_ssl=netio.tls_context(cadata=open(cafile).read()), **LOOPBACK)
+                              turn_ssl=netio.tls_context(cadata=open(cafile).read()), **LOOPBACK, **options)
         await conn.gather_candidates()
         found = [[t["state"], t["error"]] for t in conn.stats()["turn"]]
         await conn.close()
         return found
     ours = aio.Connection(True, **LOOPBACK)
-    peer = MicroPythonPeer(tmp_path, ours, False, {"ice_servers": ice_servers, "turn_ca": cafile,
-                                                   "transport_policy": "relay"}, micropython=runtime)
+    peer = MicroPythonPeer(tmp_path, ours, False, dict(options, ice_servers=ice_servers, turn_ca=cafile,
+                                                       transport_policy="relay"), micropython=runtime)
     try:
         return (await peer.start())["turn"]
     finally:

@@ -342,9 +342,12 @@ class Agent:
         self._gathering_done = False
         return self._relays.add(client, self._now, start)
 
-    def start_relay(self, client, now_ms):
-        """Send the first Allocate of a client added with start=False."""
+    def start_relay(self, client, now_ms, server_ip=None):
+        """Send the first Allocate of a client added with start=False;
+        `server_ip`: the address its server's name resolved to."""
         self._now = now_ms
+        if server_ip is not None:
+            client.resolved(server_ip)
         client.start(now_ms)
 
     def relay_lost(self, client, reason):

@@ -15,10 +15,9 @@ import asyncio
 
 from ice import agent as _agent
 from ice import netio, sdp
+from ice.resolver import resolve, resolve_mdns
 from ice.compat import (IS_MICROPYTHON, ConnectionError, addr_as_received, addr_from_socket, addr_to_socket,
                         ticks_add, ticks_diff, ticks_ms)
-
-_MDNS_RECV_SIZE = 1500
 
 
 class TransportPolicy:
@@ -90,7 +89,7 @@ class Connection:
         include_interfaces=None, exclude_interfaces=None, include_addresses=None,
         exclude_addresses=None, port_range=None, on_candidate=None, turn_options=None,
         mdns_timeout_ms=1000, mdns_interface=None, recv_queue_size=64, recv_buffer_size=None,
-        ice_servers=(),
+        ice_servers=(), dns_servers=None,
     ):
         if components != 1:
             raise ValueError("one component only: multiplex RTP and RTCP (RFC 5761)")
@@ -143,6 +142,8 @@ class Connection:
         self._turn_options = turn_options or {}
         self._mdns_timeout_ms = mdns_timeout_ms
         self._mdns_interface = mdns_interface  # IPv4 address whose link queries go out on
+        self._dns_servers = dns_servers  # None: the platform's (ice.resolver)
+        self._resolving = 0  # server names being looked up while gathering
         self.on_candidate = on_candidate
         self._agent = _agent.Agent(ice_controlling, config, local_username, local_password)
         self._max_data_size = self._agent.config.max_data_size
@@ -187,7 +188,7 @@ class Connection:
         # send_full: sends a full socket buffer refused (send() waits and sends again);
         # recv_no_memory: reads put off for want of heap (the datagram waits in the socket)
         self.counters = {"send_failed": 0, "send_full": 0, "recv_dropped": 0, "recv_oversize": 0,
-                         "recv_no_memory": 0, "mdns_unresolved": 0}
+                         "recv_no_memory": 0, "mdns_unresolved": 0, "dns_failed": 0}
 
     # ---- aioice's members ----------------------------------------------------
 
@@ -264,32 +265,63 @@ class Connection:
                 agent.add_host_candidate(ip, port)
             for host, port in self._stun_servers:
                 for v6 in (False, True):
-                    if (v6 and not self._use_ipv6) or (not v6 and not self._use_ipv4):
-                        continue
-                    try:
-                        ip = await netio.resolve(host, port, v6)
-                    except OSError:
-                        continue
-                    if (":" in ip) == v6:
-                        agent.add_stun_server(ip, port)
+                    if (v6 and self._use_ipv6) or (not v6 and self._use_ipv4):
+                        self._start_gathering(self._add_stun(host, port, v6))
         for server in self._turn_servers:
-            await self._start_turn(*server)
+            self._start_gathering(self._start_turn(*server))
         self._pump()
-        while not agent.gathering_complete and not self._closed:
+        while (self._resolving or not agent.gathering_complete) and not self._closed:
             self._changed.clear()
             await self._changed.wait()
         if self.on_candidate is not None:
             self.on_candidate(None)
 
+    def _start_gathering(self, coro):
+        """A server's gathering in its own task, so that a name slow to
+        resolve holds back only that server's candidates."""
+        self._resolving += 1
+
+        async def run():
+            try:
+                await coro
+            finally:
+                self._resolving -= 1
+                self._pump()
+                self._changed.set()
+
+        self._start_task(run())
+
+    def _resolve(self, host, port, want_ipv6=False):
+        return resolve(host, port, want_ipv6, self._dns_servers, self._port_range)
+
+    async def _add_stun(self, host, port, v6):
+        try:
+            ip = await self._resolve(host, port, v6)
+        except OSError:
+            self.counters["dns_failed"] += 1
+            return
+        if (":" in ip) == v6 and not self._closed:
+            self._agent.add_stun_server(ip, port)
+
     async def _start_turn(self, host, port, transport, tls, username, password):
         agent = self._agent
         if transport == "udp":
-            ip = await netio.resolve(host, port)
-            base_ip = "::" if ":" in ip else "0.0.0.0"
+            # Registered before the name resolves (names resolve to IPv4):
+            # stats() shows it, and a name that does not resolve ends its
+            # gathering with the reason.
+            base_ip = "::" if ":" in host else "0.0.0.0"
             sock, base_port = netio.bind_udp(base_ip, self._port_range)
             self._add_socket(base_ip, base_port, sock)
-            agent.add_turn_server(ip, port, username, password, base_ip, base_port, now_ms=ticks_ms(),
-                                  **self._turn_options)
+            client = agent.add_turn_server(host, port, username, password, base_ip, base_port, now_ms=ticks_ms(),
+                                           start=False, **self._turn_options)
+            try:
+                ip = await self._resolve(host, port)
+            except OSError as e:
+                if not self._closed:
+                    agent.relay_lost(client, "TURN server %s:%d: %s" % (host, port, _why(e)))
+                return
+            if not self._closed:
+                agent.start_relay(client, ticks_ms(), server_ip=ip)
             return
         # A stream is keyed by a name the agent uses as the allocation's
         # base; the server is named as given, so errors name it too. The
@@ -564,7 +596,7 @@ class Connection:
         retry_ms = 1000
         while not self._closed:
             try:
-                ip = await netio.resolve(host, port)
+                ip = await self._resolve(host, port)
                 reader, writer = await asyncio.wait_for(
                     netio.open_stream(ip, port, tls_context, host), _STREAM_CONNECT_S)
             except (OSError, ValueError, asyncio.TimeoutError) as e:  # ValueError: a failed TLS check
@@ -741,38 +773,3 @@ class Connection:
             return
         cand.host = ip
         self._add_remote(cand)
-
-
-async def resolve_mdns(name, timeout_ms=1000, port_range=None, ipv4=True, interface=None):
-    """Resolve a `.local` name with one one-shot mDNS query (RFC 6762 §5.1),
-    sent to the IPv4 group (out of `interface`, an address, when given);
-    None when nobody answers in time."""
-    from ice import mdns  # loaded with the first .local name (browsers send them)
-
-    try:
-        sock, _ = netio.bind_udp("0.0.0.0", port_range)
-        if interface is not None:
-            netio.multicast_from(sock, interface)
-    except OSError:
-        return None
-    buf = bytearray(300)
-    try:
-        size = mdns.build_query(buf, name, mdns.TYPE_A if ipv4 else mdns.TYPE_AAAA)
-        netio.sendto(sock, memoryview(buf)[:size], mdns.MDNS_GROUP_V4, mdns.MDNS_PORT)
-        deadline = ticks_add(ticks_ms(), timeout_ms)
-        while True:
-            left = ticks_diff(deadline, ticks_ms())
-            if left <= 0:
-                return None
-            try:
-                data, _ = await netio.wait_ms(netio.recvfrom(sock, _MDNS_RECV_SIZE), left)
-            except asyncio.TimeoutError:
-                return None
-            try:
-                ip = mdns.parse_answer(data, name)
-            except mdns.MdnsError:
-                continue
-            if ip is not None:
-                return ip
-    finally:
-        sock.close()

@@ -70,6 +70,29 @@ def random_below(limit):
             return value % limit
 
 
+def default_dns_servers():
+    """The recursive DNS servers this device was given: DHCP's on a board
+    (the `network` module), /etc/resolv.conf's elsewhere; [] when none."""
+    try:
+        import network  # type: ignore[import-not-found]  # MicroPython on a board
+    except ImportError:
+        servers = []
+        try:
+            with open("/etc/resolv.conf") as f:
+                for line in f:
+                    words = line.split()
+                    if len(words) > 1 and words[0] == "nameserver" and is_ip(words[1]):
+                        servers.append(words[1])
+        except OSError:
+            pass
+        return servers
+    try:
+        server = network.ipconfig("dns")  # MicroPython 1.24 and newer
+    except (AttributeError, ValueError, TypeError, OSError):
+        server = network.WLAN(network.STA_IF).ifconfig()[3]
+    return [] if server in ("0.0.0.0", "", None) else [server]
+
+
 # RFC 8445 §5.3 / RFC 8839 §5.1: ice-char is ALPHA / DIGIT / "+" / "/".
 ICE_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 

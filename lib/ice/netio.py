@@ -7,7 +7,7 @@ reads the same on CPython and MicroPython:
   (which has no UDP endpoints); `pending_check` asks a socket for data
   without reading (MicroPython's recvfrom leaves a dead buffer per EAGAIN);
 - `writable` waits for room after a send refused by a full buffer
-  (`is_full`); `recvfrom` awaits one datagram (mDNS);
+  (`is_full`); `recvfrom` awaits one datagram (DNS, mDNS);
 - `bind_udp` binds a non-blocking socket, from a port range when asked
   (boards have no `getsockname` to learn an ephemeral port);
 - `host_addresses` lists the machine's addresses: interfaces via `ifaddr`
@@ -110,6 +110,11 @@ if IS_MICROPYTHON:
         except asyncio.TimeoutError:
             pass
 
+    async def getaddrinfo(host, port, family):  # type: (str, int, int) -> list
+        """The runtime's own lookup: it blocks the board until it is done
+        (ice.resolver avoids it when a DNS server is known)."""
+        return socket.getaddrinfo(host, port, family, socket.SOCK_DGRAM)
+
 else:
 
     def _maybe():  # type: () -> bool
@@ -163,6 +168,10 @@ else:
             await event.wait()
         finally:
             timer.cancel()
+
+    async def getaddrinfo(host, port, family):  # type: (str, int, int) -> list
+        """The system's resolver, in a thread."""
+        return await asyncio.get_running_loop().getaddrinfo(host, port, family=family, type=socket.SOCK_DGRAM)
 
 
 async def writable(sock, code):
@@ -264,20 +273,6 @@ def sendto(sock, data, ip, port):
         return 0
     except OSError as exc:
         return error_code(exc) or -1
-
-
-async def resolve(host, port, want_ipv6=False):
-    """The first address of `host` (a name or an IP literal) as text."""
-    if is_ip(host):
-        return host
-    family = socket.AF_INET6 if want_ipv6 else socket.AF_INET
-    if IS_MICROPYTHON:
-        infos = socket.getaddrinfo(host, port, family, socket.SOCK_DGRAM)
-    else:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port, family=family, type=socket.SOCK_DGRAM)
-    for info in infos:
-        return addr_from_socket(info[-1])[0]
-    raise OSError("cannot resolve %r" % host)
 
 
 async def open_stream(ip, port, tls_context=None, server_name=None):

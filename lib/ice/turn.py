@@ -316,6 +316,13 @@ class TurnClient:
         w.add_bytes(DATA_ATTR, payload)
         return w.view()
 
+    def resolved(self, server_ip):
+        """The server was given by name; this is its address (UDP: where
+        requests go and answers come from)."""
+        self.server = (server_ip, self.server[1])
+        settings = self._settings
+        self._settings = settings[:2] + (server_ip,) + settings[3:]
+
     def successor(self):
         """A new client with this one's settings, to allocate again after the
         allocation was lost (e.g. the server restarted: 437, or no answer)."""
