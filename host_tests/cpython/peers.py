@@ -51,8 +51,14 @@ def relay_kwargs(turn, transport, portable=False):
     if portable:
         options["turn_ca"] = turn.ca.pem
     else:
-        options["turn_ssl"] = netio.tls_context(cadata=open(turn.ca.pem).read())
+        options["turn_ssl"] = ca_context(turn.ca.pem)
     return options
+
+
+def ca_context(path):
+    """A TLS client context trusting the CA certificate in the file `path`."""
+    with open(path) as f:
+        return netio.tls_context(cadata=f.read())
 
 
 class MicroPythonPeer:

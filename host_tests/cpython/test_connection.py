@@ -13,6 +13,7 @@ import pytest
 from ice import aio
 from ice.agent import Config
 from peers import MICROPYTHONS, MicroPythonPeer, exchange, ping_pong, relay_kwargs, run
+from testca import TestCA
 from turnserver import TurnServer
 
 pytestmark = pytest.mark.filterwarnings("error::ResourceWarning")
@@ -136,13 +137,15 @@ def test_relay_only_connects_through_coturn(turn_server, transport):
     run(main())
 
 
-def test_relay_survives_permission_channel_and_allocation_refresh():
+@pytest.mark.parametrize("transport", ["udp", "tcp", "tls"])
+def test_relay_survives_permission_channel_and_allocation_refresh(tmp_path, transport):
     """RFC 8656 §7, §9, §12: lifetimes cut to 3-4 s; data keeps flowing for
-    about three times that, so every refresh must have happened on time."""
+    about three times that, so every refresh must have happened on time,
+    over UDP, TCP and TLS alike."""
     options = {"permission_refresh_ms": 2000, "channel_refresh_ms": 2000}
 
     async def main(turn):
-        kwargs = relay_kwargs(turn, "udp")
+        kwargs = relay_kwargs(turn, transport)
         a = aio.Connection(True, turn_options=options, **kwargs)
         b = aio.Connection(False, turn_options=options, **kwargs)
         await asyncio.gather(a.gather_candidates(), b.gather_candidates())
@@ -163,7 +166,10 @@ def test_relay_survives_permission_channel_and_allocation_refresh():
         await a.close()
         await b.close()
 
-    with TurnServer(channel_lifetime=3, permission_lifetime=3, max_allocate_lifetime=4) as turn:
+    ca = TestCA(tmp_path)
+    with TurnServer(channel_lifetime=3, permission_lifetime=3, max_allocate_lifetime=4,
+                    tls=ca.server("localhost")) as turn:
+        turn.ca = ca
         run(main(turn), timeout=40)
 
 

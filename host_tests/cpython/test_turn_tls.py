@@ -12,7 +12,7 @@ import socket
 import pytest
 
 from ice import aio, netio
-from peers import MICROPYTHONS, ROOT, MicroPythonPeer, exchange, ping_pong, run
+from peers import MICROPYTHONS, ROOT, MicroPythonPeer, ca_context, exchange, ping_pong, run
 from testca import TestCA
 from turnserver import TurnServer
 
@@ -31,7 +31,7 @@ async def allocations(runtime, tmp_path, ice_servers, cafile, **options):
     with `ice_servers` and Connection `options`, trusting the CA in `cafile`."""
     if runtime == "cpython":
         conn = aio.Connection(True, ice_servers=ice_servers, transport_policy="relay",
-                              turn_ssl=netio.tls_context(cadata=open(cafile).read()), **LOOPBACK, **options)
+                              turn_ssl=ca_context(cafile), **LOOPBACK, **options)
         await conn.gather_candidates()
         found = [[t["state"], t["error"]] for t in conn.stats()["turn"]]
         await conn.close()
@@ -82,7 +82,7 @@ def test_verification_is_on_by_default_and_off_only_when_asked(turn_server):
 def test_aioice_style_arguments_reach_tls(turn_server):
     """turn_server + turn_ssl + turn_transport="tcp", as aioice takes them."""
     async def main():
-        ctx = netio.tls_context(cadata=open(turn_server.ca.pem).read())
+        ctx = ca_context(turn_server.ca.pem)
         options = dict(turn_server=("localhost", turn_server.tls_port), turn_username=turn_server.username,
                        turn_password=turn_server.password, turn_ssl=ctx, turn_transport="tcp",
                        transport_policy="relay", **LOOPBACK)
@@ -109,7 +109,7 @@ def test_a_cut_tls_connection_withdraws_the_relay_and_allocates_again(tmp_path):
     with TurnServer(tls=ca.server("localhost")) as turn:
         async def main():
             trickled = {True: [], False: []}
-            ctx = netio.tls_context(cadata=open(ca.pem).read())
+            ctx = ca_context(ca.pem)
             conns = [aio.Connection(side, ice_servers=turns(turn), turn_ssl=ctx, transport_policy="relay",
                                     on_candidate=trickled[side].append, **LOOPBACK) for side in (True, False)]
             a, b = conns
