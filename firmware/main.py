@@ -1,5 +1,5 @@
 """Camera entry point: on a board, `main.py` at the root of the filesystem;
-on a host, `micropython firmware/main.py --signaling HOST:PORT --room NAME
+on a host, `micropython firmware/main.py --signaling [tls://]HOST:PORT --room NAME
 [--board unix] [--seconds N] [--interface IP] [--romfs IMAGE]`.
 
 `--romfs` mounts a ROMFS image file (tools/romfs.py --arch host) at /rom with
@@ -51,9 +51,6 @@ def _settings():
 
 def main():
     board, secrets, args = _settings()
-    host_port = args.get("signaling") or "%s:%d" % (
-        getattr(secrets, "SIGNALING_HOST", "127.0.0.1"), getattr(secrets, "SIGNALING_PORT", 8765))
-    host, port = host_port.rsplit(":", 1)
     room = args.get("room") or getattr(secrets, "ROOM", "camera")
     turn = getattr(secrets, "TURN_SERVERS", None)
     options = {}
@@ -66,20 +63,35 @@ def main():
     import asyncio
 
     from cam.app import CameraApp
+    from camlink.signal import SignalingError, parse_url
+    from ice import netio
 
+    # tls://host:port, with the CA of the server's certificate in
+    # SIGNALING_CA; plain tcp:// only when asked for (the local demo).
+    url = args.get("signaling") or getattr(secrets, "SIGNALING", None) or "tcp://%s:%d" % (
+        getattr(secrets, "SIGNALING_HOST", "127.0.0.1"), getattr(secrets, "SIGNALING_PORT", 8765))
+    use_tls, host, port = parse_url(url)
     if getattr(secrets, "ICE_TRANSPORT_POLICY", "all") == "relay":  # the camera's address never leaves it
         options["transport_policy"] = "relay"
     turn_tls = None
     ca_file = getattr(secrets, "TURN_CA", None)
     if ca_file:  # the CA of the turns: servers (PEM or DER), put on the board by make deploy
-        from ice import netio
-
         with open(ca_file, "rb") as f:
             turn_tls = netio.tls_context(cadata=f.read())
-    app = CameraApp(board, source, host, int(port), room, turn_servers=turn, connection_options=options,
-                    turn_tls=turn_tls)
+    signaling_tls = None
+    if use_tls:
+        with open(getattr(secrets, "SIGNALING_CA", "signaling_ca.pem"), "rb") as f:
+            signaling_tls = netio.tls_context(cadata=f.read())
+    app = CameraApp(board, source, host, port, room, turn_servers=turn, connection_options=options,
+                    turn_tls=turn_tls, camera_secret=getattr(secrets, "CAMERA_SECRET", None),
+                    camera_id=getattr(secrets, "CAMERA_ID", None), signaling_tls=signaling_tls,
+                    room_credential=getattr(secrets, "ROOM_CREDENTIAL", None))
     seconds = args.get("seconds")
-    asyncio.run(app.run(None if seconds is None else int(seconds) * 1000))
+    try:
+        asyncio.run(app.run(None if seconds is None else int(seconds) * 1000))
+    except (OSError, SignalingError) as e:
+        print("camera: signaling %s: %s" % (url, e))
+        sys.exit(1)
 
 
 main()

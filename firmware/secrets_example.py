@@ -2,8 +2,12 @@
 # copies it to the board. Never commit real credentials.
 WIFI_SSID = "my-network"
 WIFI_PASSWORD = "wifi-password"
-SIGNALING_HOST = "192.168.1.10"  # the machine running tools/signaling.py
-SIGNALING_PORT = 8765
+# The machine running tools/signaling.py. Over TLS, its certificate checked
+# against SIGNALING_CA (a file make deploy copies from firmware/); plain
+# "tcp://host:port" carries the ICE credentials in clear: only for a server
+# on your own desk.
+SIGNALING = "tls://192.168.1.10:8765"
+SIGNALING_CA = "signaling_ca.pem"
 ROOM = "camera"
 # Relayed candidates, for viewers behind NATs that block direct paths. As a
 # browser's iceServers: turn:host[:port][?transport=udp|tcp] (port 3478) or
@@ -19,3 +23,11 @@ TURN_SERVERS = [
 # "relay": only relayed candidates (a browser's iceTransportPolicy), so
 # viewers never learn the camera's addresses; "all" (the default) is faster.
 # ICE_TRANSPORT_POLICY = "all"
+# The signaling server's room credential for this camera, when it asks for
+# one (tools/grant.py room --role camera).
+# ROOM_CREDENTIAL = "camera|camera|1893456000|..."
+# Viewer grants: with a secret only viewers holding a grant from the owner
+# (tools/grant.py issue) see the camera; `tools/grant.py provision` makes
+# one. Without it anyone who knows the room watches. Never log or share it.
+# CAMERA_SECRET = "64 hex digits"
+# CAMERA_ID = "camera"  # what grants name; default: ROOM

@@ -624,6 +624,30 @@ def report_datapath(w, ports, dev, cpython_path):
         w("")
 
 
+def report_authorization(w, ports, authorization):
+    w("## Viewer grants and TLS signaling (tools/mpbench/grant_cost.py)")
+    w("")
+    w("What the camera's checks of viewer grants (camlink.grants) cost on each port: the heap the module, the "
+      "Gate and one authorized session keep; per step, µs (median of 21) and bytes allocated (freed after). "
+      "Then the time from a viewer's start to ICE connected with the camera app under the port holding a "
+      "CAMERA_SECRET (hello, challenge and sealed messages included), signaling over plain TCP and over TLS "
+      "(a certificate from a CA made for the run), loopback, median of the viewers.")
+    w("")
+    w("| port | module | Gate | per session | hello answered | viewer admitted | message sealed | message checked "
+      "| connected, TCP signaling | connected, TLS signaling |")
+    w("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for p in ports:
+        costs, times = authorization[p.name]
+
+        def step(name):
+            return "%d µs, %d B" % costs[name]
+
+        w("| %s | %s | %d B | %d B | %s | %s | %s | %s | %.0f ms | %.0f ms |" % (
+            p.name, kb(costs["MODULE"]), costs["GATE"], costs["SESSION"], step("hello"), step("admit"),
+            step("seal"), step("check"), statistics.median(times[False]), statistics.median(times[True])))
+    w("")
+
+
 def report_relays(w, ports, relays):
     w("## TURN over UDP, TCP and TLS (tools/mpbench/relay_cost.py)")
     w("")
@@ -719,6 +743,9 @@ def main(argv=None):
     cpython_path = bench_device.cpython_datapath()
     progress("TURN over UDP, TCP and TLS: time to the relayed candidate")
     relays = bench_device.relay_costs(ports, 5 if args.quick else 11)
+    progress("Viewer grants and TLS signaling: the camera's checks, time to connected")
+    authorization = {p.name: (p.grant_costs(), {tls: asyncio.run(p.connect_times(5 if args.quick else 15, tls))
+                                                 for tls in (False, True)}) for p in ports}
     plot(args.plot, connect, [(p.name, dev[p.name]["camera"]["sampled"]) for p in ports],
          dev[ports[0].name]["session"]["trace"])
     lab_started = time.monotonic()
@@ -774,6 +801,7 @@ def main(argv=None):
     report_memory(w, ports, dev, cycles, frames_goal, stability_runs)
     report_datapath(w, ports, dev, cpython_path)
     report_relays(w, ports, relays)
+    report_authorization(w, ports, authorization)
 
     w("## Host scale: %d sans-IO agent pairs in one CPython process" % pairs)
     w("")

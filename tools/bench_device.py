@@ -214,6 +214,67 @@ class Port:
             await server.close()
         return parse_camera(lines, heap, frames, frames >= frames_goal and alive)
 
+    def grant_costs(self, rounds=21):
+        """tools/mpbench/grant_cost.py: {"MODULE"|"GATE"|"SESSION": bytes,
+        step name: (µs, bytes allocated)}."""
+        out = self.run(["grant_cost", str(rounds)], "512K")
+        if out.returncode != 0:
+            raise RuntimeError("grant_cost on the %s port: %s" % (self.name, (out.stdout + out.stderr)[-500:]))
+        return parse_grant_costs(out.stdout)
+
+    async def connect_times(self, rounds, tls):
+        """ms from a viewer's start to ICE connected with the camera app under
+        this port holding a CAMERA_SECRET (grants checked), signaling over
+        plain TCP or over TLS (a certificate from a CA made here): a list,
+        one per viewer, the camera staying up between them."""
+        import ssl
+        import tempfile
+
+        import signaling
+        import viewer as viewer_tool
+        from camlink import grants
+        from testca import TestCA
+
+        folder = tempfile.mkdtemp(prefix="bench-signaling-")
+        secret = bytes(range(32))
+        extra = ""
+        server_tls = client_tls = None
+        if tls:
+            ca = TestCA(folder)
+            server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            server_tls.load_cert_chain(*ca.server("localhost"))
+            client_tls = ssl.create_default_context(cafile=ca.pem)
+            extra = "SIGNALING_CA = %r\n" % ca.pem
+        with open(os.path.join(folder, "secrets.py"), "w") as f:
+            f.write("CAMERA_SECRET = %r\nCAMERA_ID = 'bench'\n%s" % (secret.hex(), extra))
+        signaling.log = lambda text: None
+        server = await signaling.serve("127.0.0.1", 0, 0, tls=server_tls)
+        url = "%s://localhost:%d" % ("tls" if tls else "tcp", server.tcp_port)
+        camera = await asyncio.create_subprocess_exec(
+            self.binary, "-X", "heapsize=512K", os.path.join(ROOT, "firmware", "main.py"), "--board", "unix",
+            "--signaling", url, "--room", "bench", "--interface", "127.0.0.1",
+            stdout=asyncio.subprocess.DEVNULL, env=dict(os.environ, MICROPYPATH=folder + ":" + self.path(".mpy")))
+        grant = grants.issue(secret, "bench", "owner", time.time() + 3600)
+        times = []
+        try:
+            for _ in range(rounds):
+                viewer = viewer_tool.Viewer(("localhost", server.tcp_port), "bench", ("127.0.0.1", 0),
+                                            include_loopback=True, log=lambda line: None, grant=grant,
+                                            signaling_tls=client_tls,
+                                            connection_options={"use_ipv6": False, "include_addresses": ["127.0.0.1"]})
+                started = time.monotonic()
+                await viewer.start()
+                try:
+                    await viewer.wait_for(lambda st: st["state"] in ("connected", "completed"), 20)
+                    times.append((time.monotonic() - started) * 1000)
+                finally:
+                    await viewer.close()
+        finally:
+            camera.terminate()
+            await camera.wait()
+            await server.close()
+        return times
+
     def datapath(self, count=5000):
         """tools/mpbench/datapath.py on this port (see parse_datapath)."""
         out = self.run(["datapath", str(count)], "512K")
@@ -424,6 +485,17 @@ def relay_costs(ports_found, rounds=11):
                 heap = [int(line.split()[1]) for line in out.stdout.splitlines() if line.startswith("HEAP ")]
                 found[(name, transport)] = (sorted(times[1:])[len(times[1:]) // 2], heap[0] if heap[0] >= 0 else None)
     return found
+
+
+def parse_grant_costs(text):
+    res = {}
+    for line in text.splitlines():
+        p = line.split()
+        if len(p) == 2 and p[0] in ("MODULE", "GATE", "SESSION"):
+            res[p[0]] = int(p[1])
+        elif len(p) == 4 and p[0] == "STEP":
+            res[p[1]] = (int(p[2]), int(p[3]))
+    return res
 
 
 def parse_datapath(text):

@@ -2,7 +2,9 @@
 
 Starts the signaling server, the camera app under the MicroPython unix port
 (synthetic JPEG frames, the `unix` board settings) and the CPython viewer,
-all on loopback; prints the viewer page's address and progress lines.
+all on loopback; prints the viewer page's address and progress lines. The
+camera gets a secret made for the run and lets in only viewers with a grant
+from it (camlink.grants): the demo's viewer holds one.
 
     python tools/demo.py [--seconds N] [--http-port 8081] [--heap 256K]
 
@@ -13,12 +15,15 @@ viewer.
 import argparse
 import asyncio
 import os
+import secrets
 import signal
 import sys
+import time
 
 import packages
 import signaling
 import viewer as viewer_tool
+from camlink import grants
 
 ROOT = packages.ROOT
 MICROPYTHON = os.path.join(ROOT, ".venv", "bin", "micropython")
@@ -55,19 +60,26 @@ async def run(seconds=None, http_port=8081, heap="256K", log=None, stop=None, on
     `on_ready(viewer)` is called once the page is served."""
     log = log or log_line
     compile_camera()
+    camera_secret = secrets.token_bytes(32)
+    settings = os.path.join(BUILD, "settings")  # the camera's secrets.py, first on its MICROPYPATH
+    os.makedirs(settings, exist_ok=True)
+    with open(os.open(os.path.join(settings, "secrets.py"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+        f.write("CAMERA_SECRET = %r\nCAMERA_ID = %r\n" % (camera_secret.hex(), ROOM))
+    grant = grants.issue(camera_secret, ROOM, "demo-viewer", time.time() + 24 * 3600)
     server = await signaling.serve("127.0.0.1", 0, 0)
     viewer = viewer_tool.Viewer(("127.0.0.1", server.tcp_port), ROOM, ("127.0.0.1", http_port),
-                                include_loopback=True,
+                                include_loopback=True, grant=grant,
                                 connection_options={"use_ipv6": False, "include_addresses": ["127.0.0.1"]},
                                 log=lambda line: log("viewer | " + line))
     camera = await asyncio.create_subprocess_exec(
         *camera_command(server.tcp_port, heap), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-        env=dict(os.environ, MICROPYPATH=".frozen:" + BUILD))
+        env=dict(os.environ, MICROPYPATH="%s:.frozen:%s" % (settings, BUILD)))
     output = asyncio.ensure_future(pipe_lines(camera.stdout, "camera | ", log))
     try:
         await viewer.start()
         log("demo: signaling on 127.0.0.1:%d, camera pid %d (MicroPython unix port)" % (server.tcp_port, camera.pid))
         log("demo: viewer page: %s" % viewer.url)
+        log("demo: the camera lets in only viewers with a grant from its secret; this viewer holds one")
         if on_ready is not None:
             on_ready(viewer)
         if stop is None:

@@ -14,6 +14,8 @@ What goes where on the board:
     firmware/secrets.py          -> /secrets.py    only if it exists; its contents are never shown
     firmware/turn_ca.pem (.der)  -> /turn_ca.pem   beside secrets.py, if it exists: the CA of
                                                    turns: servers (secrets.TURN_CA names it)
+    firmware/signaling_ca.pem    -> /signaling_ca.pem  likewise, of the signaling server
+                                                   (secrets.SIGNALING_CA)
 
 Before copying, one `exec` makes /lib and a folder per package if missing and
 removes any .py left in them (by `mpremote mip install`, say): MicroPython
@@ -128,7 +130,9 @@ def device_cleanup_code(root=""):
     )
 
 
-TURN_CA_FILES = ("turn_ca.pem", "turn_ca.der")
+# CA certificates beside secrets.py: of the turns: servers (secrets.TURN_CA)
+# and of the signaling server (secrets.SIGNALING_CA).
+CA_FILES = ("turn_ca.pem", "turn_ca.der", "signaling_ca.pem", "signaling_ca.der")
 
 
 def plan(board_name, board, port, secrets=None, romfs=False):
@@ -161,7 +165,7 @@ def plan(board_name, board, port, secrets=None, romfs=False):
     commands.append(connect + ["cp", "boards/%s.py" % board_name, ":/board.py"])
     if secrets and os.path.isfile(secrets):
         commands.append(connect + ["cp", shown(secrets), ":/secrets.py"])
-        for name in TURN_CA_FILES:
+        for name in CA_FILES:
             ca = os.path.join(os.path.dirname(secrets), name)
             if os.path.isfile(ca):
                 commands.append(connect + ["cp", shown(ca), ":/" + name])

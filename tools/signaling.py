@@ -37,6 +37,8 @@ import socket
 import sys
 import urllib.parse
 
+import admission
+
 from websockets.asyncio.server import ServerConnection, broadcast
 from websockets.asyncio.server import serve as ws_serve
 from websockets.datastructures import Headers
@@ -108,8 +110,9 @@ class Peer:
 
     kind = "?"
 
-    def __init__(self, writer):
+    def __init__(self, writer, address=None):
         self.writer = writer
+        self.address = address  # the client's IP, for the join limit
         self.id = None
         self.room = None
         self.role = None
@@ -153,11 +156,19 @@ class WsPeer(Peer):
 
 
 class Hub:
-    """Rooms and the rules of firmware/PROTOCOL.md, shared by both transports."""
+    """Rooms and the rules of firmware/PROTOCOL.md, shared by both transports.
+    Admission (tools/admission.py): with `room_secret` a join needs a room
+    credential; `limiter` caps joins per address; with `turn` =
+    (secret, [URI...], seconds) each `joined` carries TURN credentials that
+    expire after that long."""
 
-    def __init__(self, max_rooms=MAX_ROOMS, max_peers=MAX_PEERS):
+    def __init__(self, max_rooms=MAX_ROOMS, max_peers=MAX_PEERS, room_secret=None, limiter=None, turn=None):
         self.max_rooms = max_rooms
         self.max_peers = max_peers
+        self.room_secret = room_secret
+        self.limiter = limiter
+        self.turn = turn
+        self.refused_joins = 0
         self.rooms = {}  # name -> {id: Peer}, in join order
         self.ids = set()
 
@@ -193,14 +204,24 @@ class Hub:
             return self.leave(peer, "bye")
         peer.send({"type": "error", "reason": "unknown message type"})
 
+    def _refuse_join(self, peer, reason):
+        self.refused_joins += 1
+        peer.send({"type": "error", "reason": reason})
+
     def _join(self, peer, msg):
         room, role = msg.get("room"), msg.get("role")
         if peer.room is not None:
             return peer.send({"type": "error", "reason": "already in a room"})
+        if self.limiter is not None and not self.limiter.allow(peer.address):
+            return self._refuse_join(peer, "too many joins from your address: wait a moment")
         if not isinstance(room, str) or not 1 <= len(room) <= MAX_ROOM_NAME:
             return peer.send({"type": "error", "reason": "room must be a string of 1-%d characters" % MAX_ROOM_NAME})
         if role not in ROLES:
             return peer.send({"type": "error", "reason": "role must be camera or viewer"})
+        if self.room_secret is not None:
+            why = admission.check_room_credential(self.room_secret, msg.get("credential"), room, role)
+            if why is not None:
+                return self._refuse_join(peer, why)
         members = self.rooms.get(room)
         if members is None and len(self.rooms) >= self.max_rooms:
             return peer.send({"type": "error", "reason": "too many rooms"})
@@ -210,8 +231,13 @@ class Hub:
         if role == "camera" and any(p.role == "camera" for p in members.values()):
             return peer.send({"type": "error", "reason": "room already has a camera"})
         peer.id, peer.room, peer.role = self._new_id(), room, role
-        peer.send({"type": "joined", "id": peer.id, "room": room,
-                   "peers": [{"id": p.id, "role": p.role} for p in members.values()]})
+        joined = {"type": "joined", "id": peer.id, "room": room,
+                  "peers": [{"id": p.id, "role": p.role} for p in members.values()]}
+        if self.turn is not None:
+            secret, urls, ttl_s = self.turn
+            username, password = admission.turn_credentials(secret, peer.id, ttl_s)
+            joined["ice_servers"] = [{"urls": list(urls), "username": username, "credential": password}]
+        peer.send(joined)
         for other in members.values():
             other.send({"type": "peer-joined", "id": peer.id, "role": role})
         members[peer.id] = peer
@@ -324,8 +350,8 @@ class SignalingServer:
     """Both listeners and the hub; made by `serve()`."""
 
     def __init__(self, static_dir=None, max_rooms=MAX_ROOMS, max_peers=MAX_PEERS,
-                 max_connections=MAX_CONNECTIONS):
-        self.hub = Hub(max_rooms, max_peers)
+                 max_connections=MAX_CONNECTIONS, **admission_options):
+        self.hub = Hub(max_rooms, max_peers, **admission_options)
         self.static_dir = static_dir
         self.max_connections = max_connections
         self.open = 0  # admitted sockets: TCP, HTTP and WebSocket
@@ -338,8 +364,9 @@ class SignalingServer:
         self._tasks = set()
         self._writers = set()
 
-    async def start(self, host, tcp_port, http_port):
-        tcp = await asyncio.start_server(self._tcp_client, host, tcp_port)
+    async def start(self, host, tcp_port, http_port, tls=None):
+        """`tls`: an ssl.SSLContext for both listeners (wss:// for browsers)."""
+        tcp = await asyncio.start_server(self._tcp_client, host, tcp_port, ssl=tls)
         self._servers.append(tcp)
         self.tcp_port = tcp.sockets[0].getsockname()[1]
         owner = self
@@ -375,7 +402,7 @@ class SignalingServer:
             compression=None,  # no extension: RSV bits stay an error (RFC 6455 section 5.2)
             ping_interval=None,  # no keepalive pings, as on the TCP side
             open_timeout=HTTP_TIMEOUT, close_timeout=CLOSE_TIMEOUT,
-            max_size=WS_MAX_SIZE, max_queue=4)
+            max_size=WS_MAX_SIZE, max_queue=4, ssl=tls)
         self.http_port = self._ws.sockets[0].getsockname()[1]
 
     async def close(self):
@@ -427,7 +454,7 @@ class SignalingServer:
     async def _tcp_client(self, reader, writer):
         admitted = self._accept(writer)
         _keepalive(writer.get_extra_info("socket"))
-        peer = TcpPeer(writer)
+        peer = TcpPeer(writer, (writer.get_extra_info("peername") or ("?",))[0])
         try:
             if not admitted:
                 peer.send({"type": "error", "reason": "server full"})
@@ -505,7 +532,7 @@ class SignalingServer:
 
     async def _websocket(self, ws):
         """One WebSocket on /ws, after websockets completed the handshake."""
-        peer = WsPeer(ws)
+        peer = WsPeer(ws, (ws.remote_address or ("?",))[0])
         if not self._http.get(ws):  # a browser sees no HTTP status, so refuse inside the socket
             peer.send({"type": "error", "reason": "server full"})
             await ws.close(1013, "server full")  # try again later
@@ -563,23 +590,43 @@ async def _drain_until_eof(reader):
 
 
 async def serve(host, tcp_port, http_port, static_dir=None, *, max_rooms=MAX_ROOMS,
-                max_peers=MAX_PEERS, max_connections=MAX_CONNECTIONS):
-    """Start both listeners; ports 0 pick free ones (see `.tcp_port`, `.http_port`)."""
-    server = SignalingServer(static_dir, max_rooms, max_peers, max_connections)
+                max_peers=MAX_PEERS, max_connections=MAX_CONNECTIONS, tls=None, **admission_options):
+    """Start both listeners; ports 0 pick free ones (see `.tcp_port`, `.http_port`).
+    `tls`: an ssl.SSLContext; `admission_options`: Hub's room_secret, limiter, turn."""
+    server = SignalingServer(static_dir, max_rooms, max_peers, max_connections, **admission_options)
     try:
-        await server.start(host, tcp_port, http_port)
+        await server.start(host, tcp_port, http_port, tls)
     except BaseException:
         await server.close()
         raise
     return server
 
 
+def _read_secret(path):
+    with open(path) as f:
+        return bytes.fromhex(f.read().strip())
+
+
 async def _main(args):
+    tls = None
+    if args.tls_cert:
+        import ssl
+
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.load_cert_chain(args.tls_cert, args.tls_key)
+    options = {"limiter": admission.JoinLimiter(args.joins_per_minute / 60, burst=max(1, args.joins_per_minute // 6))}  # type: dict
+    if args.room_secret:
+        options["room_secret"] = _read_secret(args.room_secret)
+    if args.turn_secret:
+        with open(args.turn_secret) as f:  # coturn keys its HMAC with the text as written
+            options["turn"] = (f.read().strip().encode(), args.turn_url, args.turn_ttl)
     server = await serve(args.host, args.tcp_port, args.http_port, args.static,
                          max_rooms=args.max_rooms, max_peers=args.max_peers,
-                         max_connections=args.max_connections)
-    log("tcp %s:%d, http %s:%d%s" % (args.host, server.tcp_port, args.host, server.http_port,
-                                       ", static " + args.static if args.static else ""))
+                         max_connections=args.max_connections, tls=tls, **options)
+    log("%s %s:%d, http%s %s:%d%s; %s" % (
+        "tls" if tls else "tcp", args.host, server.tcp_port, "s" if tls else "", args.host, server.http_port,
+        ", static " + args.static if args.static else "",
+        "joins need a room credential" if args.room_secret else "open rooms: anyone may join (--room-secret)"))
     try:
         await asyncio.Event().wait()
     finally:
@@ -595,9 +642,23 @@ def main(argv=None):
     parser.add_argument("--max-rooms", type=int, default=MAX_ROOMS)
     parser.add_argument("--max-peers", type=int, default=MAX_PEERS, help="per room")
     parser.add_argument("--max-connections", type=int, default=MAX_CONNECTIONS)
+    parser.add_argument("--tls-cert", metavar="PEM", help="serve TLS (and wss://) with this certificate chain")
+    parser.add_argument("--tls-key", metavar="PEM", help="the certificate's private key")
+    parser.add_argument("--room-secret", metavar="FILE",
+                        help="hex secret of the room credentials a join must carry (tools/grant.py room)")
+    parser.add_argument("--turn-secret", metavar="FILE",
+                        help="coturn's static-auth-secret: joins get TURN credentials that expire")
+    parser.add_argument("--turn-url", action="append", default=[], metavar="URI",
+                        help="turn:/turns: URI the credentials are for, repeatable")
+    parser.add_argument("--turn-ttl", type=int, default=3600, help="seconds the TURN credentials last")
+    parser.add_argument("--joins-per-minute", type=int, default=60, help="per client address")
     args = parser.parse_args(argv)
     if args.static and not os.path.isdir(args.static):
         parser.error("--static %s is not a directory" % args.static)
+    if bool(args.tls_cert) != bool(args.tls_key):
+        parser.error("--tls-cert and --tls-key go together")
+    if args.turn_secret and not args.turn_url:
+        parser.error("--turn-secret needs at least one --turn-url")
     try:
         asyncio.run(_main(args))
     except KeyboardInterrupt:

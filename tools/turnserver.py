@@ -152,6 +152,7 @@ class TurnServer:
         fingerprint=False,
         tls=None,
         tls_port=0,
+        auth_secret=None,
         verbose=False,
         extra_args=(),
         binary=None,
@@ -161,7 +162,9 @@ class TurnServer:
         doc). `alternate_server` is (ip, port) to answer Allocate with 300.
         `fingerprint` makes coturn add FINGERPRINT to its messages (clients
         may send it either way). `tls` = (certificate file, key file) adds a
-        TLS listener on `tls_port` (0: a free one). `verbose` logs every session and message."""
+        TLS listener on `tls_port` (0: a free one). `auth_secret` (text)
+        replaces the account with coturn's shared-secret mode (time-limited
+        credentials, tools/admission.py). `verbose` logs every session and message."""
         self.binary = binary or find_turnserver()
         if not self.binary:
             raise FileNotFoundError("coturn's turnserver binary is not installed (apt-get install coturn)")
@@ -180,6 +183,7 @@ class TurnServer:
         self.fingerprint = fingerprint
         self.tls = tls
         self.tls_port = tls_port
+        self.auth_secret = auth_secret
         self._fixed_tls_port = tls_port
         self.verbose = verbose
         self.extra_args = list(extra_args)
@@ -229,8 +233,10 @@ class TurnServer:
             "--min-port=%d" % first,
             "--max-port=%d" % last,
             "--realm=%s" % self.realm,
+        ] + (["--use-auth-secret", "--static-auth-secret=%s" % self.auth_secret] if self.auth_secret else [
             "--lt-cred-mech",
             "--user=%s:%s" % (self.username, self.password),
+        ]) + [
             "--no-dtls",
             "--no-cli",
             "--no-rfc5780",

@@ -111,9 +111,9 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.http11 import Response
 
-from camlink import framing
+from camlink import framing, grants
 from camlink.session import IceSignaling
-from camlink.signal import SignalingClient, SignalingError
+from camlink.signal import SignalingClient, SignalingError, parse_url
 from ice import aio, netio, servers
 
 _UP = ("connected", "completed")
@@ -140,10 +140,15 @@ def _host_port(text, what):
 class _Session:
     """One ICE session with the camera, and what came over it."""
 
-    def __init__(self, camera_id, conn, ice):
+    def __init__(self, camera_id, conn, ice, grant=None):
         self.camera_id = camera_id
         self.conn = conn
         self.ice = ice
+        # With a grant (camlink.grants.ViewerAuth): nothing but the hello goes
+        # out until the camera's challenge proves it holds the secret.
+        self.grant = grant
+        self.authorized = asyncio.Event()
+        self.held = []  # messages waiting for it
         self.tasks = []
         self.assembler = framing.Assembler()
         self.completed = 0
@@ -181,8 +186,11 @@ class Viewer:
                  stun=None, turn=None, turn_user=None, turn_password=None, turn_transport="udp",
                  relay_only=False, include_loopback=False, connection_options=None, log=None,
                  tick_s=1.0, fps_window_s=2.0, busy_retry_s=10.0, failed_restart_s=10.0,
-                 reconnect_s=1.0):
+                 reconnect_s=1.0, grant=None, signaling_tls=None, room_credential=None):
         self.signaling = (signaling[0], int(signaling[1]))
+        self.signaling_tls = signaling_tls  # an ssl.SSLContext, or None: plain TCP
+        self.room_credential = room_credential
+        self.server_ice_servers = []  # TURN credentials from the server's `joined`
         self.room = room
         self.http = (http[0], int(http[1]))
         # A frame is tens of datagrams at once: a receive buffer of 1 MiB rides
@@ -197,6 +205,11 @@ class Viewer:
             options["transport_policy"] = "relay"
         options.update(connection_options or {})
         self.connection_options = options
+        self.grant = grant  # the owner's grant for this camera (tools/grant.py), text
+        if grant is not None:
+            grants.load(grant)  # a malformed grant fails here, not at the camera
+        self.denied = None  # the camera's reason for refusing our grant
+        self.unverified = 0  # messages from the camera that failed their check, dropped
         self.log = log or _log
         self.tick_s = tick_s
         self.fps_window_s = fps_window_s
@@ -321,6 +334,8 @@ class Viewer:
             "viewer_id": self.viewer_id,
             "camera": self.camera_id,
             "busy": self.busy,
+            "denied": self.denied,
+            "unverified": self.unverified,
             "sessions": self.sessions,
             "state": "busy" if self.busy else "waiting",
             "selected": None,
@@ -393,8 +408,8 @@ class Viewer:
             client = SignalingClient()
             self.signaling_state = "connecting"
             try:
-                await client.connect(host, port)
-                joined = await client.join(self.room, "viewer")
+                await client.connect(host, port, self.signaling_tls)
+                joined = await client.join(self.room, "viewer", self.room_credential)
             except (OSError, SignalingError) as exc:
                 await client.close()
                 self.log("viewer: signaling %s:%d: %s, retrying" % (host, port, exc or "refused"))
@@ -405,6 +420,7 @@ class Viewer:
             sender = asyncio.create_task(self._send_loop(client, self._outbox))
             self.signaling_state = "connected"
             self.viewer_id = joined.get("id")
+            self.server_ice_servers = joined.get("ice_servers") or []
             self.log("viewer: joined room %r as %s" % (self.room, self.viewer_id))
             self._notify()
             try:
@@ -438,6 +454,8 @@ class Viewer:
             session, msg = await outbox.get()
             if session is not self.session:
                 continue  # for a session already over
+            if session.grant is not None and msg["type"] != "hello":
+                session.grant.seal(msg)
             msg["to"] = session.camera_id
             try:
                 await client.send(msg)
@@ -445,7 +463,9 @@ class Viewer:
                 self.log("viewer: signaling send failed (%s)" % exc)
 
     def _post(self, session, msg):
-        if self._outbox is not None:
+        if session.grant is not None and msg["type"] != "hello" and not session.authorized.is_set():
+            session.held.append(msg)  # sent, in order, once the camera has proved itself
+        elif self._outbox is not None:
             self._outbox.put_nowait((session, msg))
 
     async def _on_message(self, msg):
@@ -470,6 +490,8 @@ class Viewer:
             self.log("viewer: signaling error: %s" % msg.get("reason"))
         elif session is None or sender != session.camera_id:
             return  # not from the camera we are talking to
+        elif session.grant is not None and not self._verified(session, kind, msg):
+            return
         elif kind == "restart":
             self._restart(session, "the camera asked")
         elif kind in ("ice", "candidate", "end-of-candidates"):
@@ -487,6 +509,42 @@ class Viewer:
             await self._end_session("camera said bye")
         self._notify()
 
+    def _verified(self, session, kind, msg):
+        """With a grant: act on the challenge and a denial here; let through
+        only "busy" and messages sealed by the camera (camlink.grants)."""
+        grant = session.grant
+        if kind == "challenge":
+            if not session.authorized.is_set() and grant.on_challenge(msg):
+                session.authorized.set()
+                held, session.held = session.held, []
+                for waiting in held:
+                    self._post(session, waiting)
+            else:
+                self.unverified += 1
+                self.log("viewer: the camera's challenge does not prove it holds the owner's secret: ignored")
+            return False
+        if kind == "denied":
+            self.denied = msg.get("reason")
+            self.log("viewer: the camera refused our grant (%s)%s" % (
+                self.denied, ": ask the owner for a new one" if self.denied in ("expired", "other_camera") else ""))
+            return False
+        if kind == "busy":
+            return True
+        if grant.auth is None or grant.auth.check(msg) is not None:
+            self.unverified += 1
+            return False
+        return True
+
+    async def _hello(self, session):
+        """Say hello until the camera answers (a hello can be lost with the
+        camera's restart or rate limit); a denial ends it."""
+        while not session.authorized.is_set() and self.denied is None:
+            self._post(session, session.grant.hello())
+            try:
+                await asyncio.wait_for(session.authorized.wait(), 2.0)
+            except asyncio.TimeoutError:
+                continue
+
     def _restart(self, session, why):
         self.log("viewer: restarting ICE (%s)" % why)
         session.ice.restart()
@@ -498,16 +556,23 @@ class Viewer:
             return
         await self._end_session(None)
         self.busy = False
-        conn = aio.Connection(ice_controlling=True, **self.connection_options)
+        options = dict(self.connection_options)
+        if self.server_ice_servers:
+            options["ice_servers"] = list(options.get("ice_servers") or []) + self.server_ice_servers
+        conn = aio.Connection(ice_controlling=True, **options)
 
         def post(msg):
             self._post(session, msg)
             self._notify()
 
-        session = _Session(camera_id, conn, IceSignaling(conn, post))
+        grant = grants.ViewerAuth(self.grant) if self.grant is not None else None
+        session = _Session(camera_id, conn, IceSignaling(conn, post), grant)
         self.session = session
         self.sessions += 1
+        self.denied = None
         self.log("viewer: session %d with camera %s" % (self.sessions, camera_id))
+        if grant is not None:
+            session.tasks.append(asyncio.create_task(self._hello(session)))
         session.ice.send_credentials()
         session.tasks.append(asyncio.create_task(self._gather(session)))
         session.tasks.append(asyncio.create_task(self._receive(session)))
@@ -778,7 +843,10 @@ async def run_viewer(signaling=("127.0.0.1", 8765), room="cam1", http=("127.0.0.
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description="Watch a camera over ICE; serves a page with the picture and ICE state.")
-    p.add_argument("--signaling", default="127.0.0.1:8765", help="signaling server HOST:PORT (TCP, JSON lines)")
+    p.add_argument("--signaling", default="127.0.0.1:8765",
+                   help="signaling server tls://HOST:PORT, or tcp://HOST:PORT / HOST:PORT for plain TCP")
+    p.add_argument("--signaling-ca", metavar="PEM", help="CA of the signaling server's certificate (default: the system's)")
+    p.add_argument("--room-credential", help="the signaling server's room credential (tools/grant.py room)")
     p.add_argument("--room", default="cam1")
     p.add_argument("--http", default="127.0.0.1:8081", help="where to serve the page, HOST:PORT")
     p.add_argument("--stun", help="STUN server HOST:PORT")
@@ -791,9 +859,18 @@ def parse_args(argv=None):
     p.add_argument("--turn-ca", help="CA certificate (PEM) that signed the turns: servers' certificates")
     p.add_argument("--relay-only", action="store_true", help="use relayed candidates only")
     p.add_argument("--include-loopback", action="store_true", help="offer 127.0.0.1/::1 host candidates")
+    p.add_argument("--grant", metavar="FILE", help="the owner's grant for this camera (tools/grant.py issue)")
     args = p.parse_args(argv)
+    if args.grant:
+        try:
+            with open(args.grant) as f:
+                args.grant = f.read().strip()
+            grants.load(args.grant)
+        except (OSError, grants.GrantError) as exc:
+            p.error("--grant: %s" % exc)
     try:
-        args.signaling = _host_port(args.signaling, "--signaling")
+        args.signaling_tls, host, port = parse_url(args.signaling)
+        args.signaling = (host, port)
         args.http = _host_port(args.http, "--http")
         args.stun = _host_port(args.stun, "--stun") if args.stun else None
         args.turn = _host_port(args.turn, "--turn") if args.turn else None
@@ -810,6 +887,14 @@ def parse_args(argv=None):
     if args.relay_only and not (args.turn or relays):
         p.error("--relay-only needs --turn or a turn:/turns: --ice-server")
     return args
+
+
+def _signaling_tls(args):
+    if not args.signaling_tls:
+        return None
+    import ssl
+
+    return ssl.create_default_context(cafile=args.signaling_ca)
 
 
 def _server_options(args):
@@ -833,7 +918,8 @@ async def _main(args):
         await run_viewer(args.signaling, args.room, args.http, stun=args.stun, turn=args.turn,
                          turn_user=args.turn_user, turn_password=args.turn_password,
                          turn_transport=args.turn_transport, relay_only=args.relay_only,
-                         include_loopback=args.include_loopback, connection_options=_server_options(args))
+                         include_loopback=args.include_loopback, connection_options=_server_options(args),
+                         grant=args.grant, signaling_tls=_signaling_tls(args), room_credential=args.room_credential)
     except asyncio.CancelledError:
         pass
 

@@ -44,6 +44,7 @@ class Session:
         self.send_waits = 0  # sends that waited for room in the socket's buffer
         self.trouble_since = None  # when it last left connected/completed
         self.browser = False
+        self.auth = None  # camlink.grants.PeerAuth of an authorized viewer
         self.tasks = []
 
     def frame_sent(self, now):
@@ -96,10 +97,14 @@ class CameraApp:
 
     def __init__(self, board, source, signaling_host, signaling_port, room,
                  turn_servers=None, connection_options=None, status=print,
-                 restart_after_ms=_RESTART_AFTER_MS, status_ms=_STATUS_MS, turn_tls=None):
+                 restart_after_ms=_RESTART_AFTER_MS, status_ms=_STATUS_MS, turn_tls=None,
+                 camera_secret=None, camera_id=None, signaling_tls=None, room_credential=None):
         self.board = board
         self.source = source
         self.signaling = (signaling_host, signaling_port)
+        self.signaling_tls = signaling_tls  # a TLS context, or None: plain TCP
+        self.room_credential = room_credential  # what the server asks for a join, if anything
+        self.server_ice_servers = []  # short-lived TURN credentials from the server's `joined`
         self.room = room
         self.ice_servers = ice_servers(turn_servers if turn_servers is not None else board.TURN_SERVERS)
         # TURN over TLS: the context that checks the servers' certificates,
@@ -111,6 +116,14 @@ class CameraApp:
             if any(s.tls for s in servers.parse_all(self.ice_servers)):
                 self.turn_tls = netio.tls_context()
         self.connection_options = connection_options or {}
+        # Viewer grants (camlink.grants): with the owner's secret only viewers
+        # holding a grant for this camera get in; without one, anyone who
+        # knows the room does.
+        self.gate = None
+        if camera_secret:
+            from camlink.grants import Gate
+
+            self.gate = Gate(camera_secret, camera_id or room)
         self.status = status
         self.sessions = {}
         self.client = None
@@ -126,9 +139,11 @@ class CameraApp:
     async def run(self, duration_ms=None):
         """Serve viewers until stop() (or for `duration_ms`)."""
         self.client = client = SignalingClient()
-        await client.connect(self.signaling[0], self.signaling[1])
-        await client.join(self.room, "camera")
-        self.status("camera: joined room %r, waiting for viewers" % self.room)
+        await client.connect(self.signaling[0], self.signaling[1], self.signaling_tls)
+        joined = await client.join(self.room, "camera", self.room_credential)
+        self.server_ice_servers = joined.get("ice_servers") or []
+        self.status("camera: joined room %r, waiting for viewers%s" % (
+            self.room, "" if self.gate else " (no CAMERA_SECRET: anyone who knows the room can watch)"))
         tasks = [asyncio.create_task(self._stream()), asyncio.create_task(self._report_status())]
         started = ticks_ms()
         try:
@@ -154,6 +169,9 @@ class CameraApp:
             asyncio.create_task(self.client.close())
 
     async def _send(self, to, msg):
+        session = self.sessions.get(to)
+        if session is not None and session.auth is not None:
+            session.auth.seal(msg)
         msg["to"] = to
         await self.client.send(msg)
 
@@ -167,7 +185,13 @@ class CameraApp:
         kind = msg.get("type")
         sender = msg.get("from") or msg.get("id")
         session = self.sessions.get(sender)
-        if session is None and kind == "ice" and msg.get("ufrag") and msg.get("pwd"):
+        if self.gate is not None and "from" in msg:  # from a peer, not the server
+            session = await self._gated(sender, kind, msg, session)
+            if session is None:
+                return
+            if kind == "ice" and session.auth.received == 1:  # the opening message
+                session.ice.send_credentials()
+        elif session is None and kind == "ice" and msg.get("ufrag") and msg.get("pwd"):
             session = await self._open_session(sender)  # a viewer opens with its credentials
             if session is None:
                 return
@@ -181,6 +205,33 @@ class CameraApp:
             self._restart(session)
         elif session is not None:
             await session.ice.handle(msg)
+
+    async def _gated(self, sender, kind, msg, session):
+        """With viewer grants: the session a peer's message may act on, or
+        None. Nothing about the camera goes to a viewer before its grant
+        and its first sealed message check out (camlink.grants)."""
+        gate = self.gate
+        if session is not None:
+            why = session.auth.check(msg)
+            if why is None:
+                return session
+            gate.counters[why] += 1
+            return None
+        if kind == "hello":
+            reply = gate.challenge(sender, msg)
+        elif kind == "ice":
+            auth, reply = gate.admit(sender, msg)
+            if auth is not None:
+                return await self._open_session(sender, auth)
+        elif kind in ("bye", "peer-left"):
+            return None
+        else:
+            reply = gate.refuse("anonymous")
+        if reply is not None:
+            if reply["type"] == "denied":
+                self.status("camera: %s refused (%s)" % (sender, reply["reason"]))
+            await self._send(sender, reply)
+        return None
 
     async def _on_offer(self, viewer_id, sdp_text):
         from cam import webrtc  # only browsers need SDP
@@ -203,7 +254,7 @@ class CameraApp:
             except ValueError:
                 pass
 
-    async def _open_session(self, viewer_id):
+    async def _open_session(self, viewer_id, auth=None):
         board = self.board
         if len(self.sessions) >= board.MAX_VIEWERS:
             await self._send(viewer_id, {"type": "busy"})
@@ -212,14 +263,16 @@ class CameraApp:
         gc.collect()  # the session's tables go into a heap with as few holes as it can have
         options = {"config": Config(**board.ICE), "port_range": board.PORT_RANGE,
                    "stun_servers": list(board.STUN_SERVERS)}
-        if self.ice_servers:
-            options.update(ice_servers=self.ice_servers, turn_ssl=self.turn_tls)
+        servers = self.ice_servers + self.server_ice_servers
+        if servers:
+            options.update(ice_servers=servers, turn_ssl=self.turn_tls)
         dns_servers = getattr(board, "DNS_SERVERS", None)
         if dns_servers:  # else the network's (DHCP)
             options["dns_servers"] = dns_servers
         options.update(self.connection_options)
         conn = aio.Connection(False, **options)
         session = Session(viewer_id, conn, board.FPS_MAX, lambda msg: self._post(session, msg))
+        session.auth = auth
         self.sessions[viewer_id] = session
         session.tasks.append(asyncio.create_task(conn.gather_candidates()))
         session.tasks.append(asyncio.create_task(self._receive(session)))
@@ -322,6 +375,10 @@ class CameraApp:
             await netio.sleep_ms(self.status_ms)
             await self._check_health()
             parts = [s.describe() for s in self.sessions.values()] or ["no viewers"]
+            if self.gate is not None:
+                c = self.gate.counters
+                parts.append("viewers admitted %d, refused %d" % (c["admitted"], sum(c.values()) - c["admitted"]
+                                                                 - c["challenges"]))
             heap = free_heap()
             self.status("camera: %s%s" % ("; ".join(parts), "" if heap is None else ", heap free %d" % heap))
 

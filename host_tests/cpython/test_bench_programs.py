@@ -81,3 +81,10 @@ def test_relay_cost_times_udp_tcp_and_tls_on_every_runtime(tmp_path):
             ms, heap = found[(name, transport)]
             assert ms >= 0 and (heap is None) == (name == "CPython"), (name, transport, ms, heap)
             assert heap is None or heap > 1000
+
+
+def test_grant_cost_reports_the_heap_and_every_step(port):
+    costs = port.grant_costs(3)
+    assert costs["MODULE"] > 0 and costs["GATE"] > 0 and costs["SESSION"] > 0
+    assert {"hello", "admit", "seal", "check"} <= set(costs)
+    assert all(costs[step][0] > 0 and costs[step][1] >= 0 for step in ("hello", "admit", "seal", "check"))

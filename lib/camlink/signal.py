@@ -3,8 +3,8 @@ to tools/signaling.py. The same source runs on MicroPython (unix port, ESP32)
 and CPython; it uses only asyncio streams and json.
 
     sig = SignalingClient()
-    await sig.connect("192.0.2.10", 8765)
-    joined = await sig.join("garage", "camera")    # sig.id is ours now
+    await sig.connect("192.0.2.10", 8765, tls_context)   # TLS unless None
+    joined = await sig.join("garage", "camera", credential)    # sig.id is ours now
     while (msg := await sig.recv()) is not None:   # None: the server closed
         ...
         await sig.send({"type": "ice", "to": msg["from"], "ufrag": u, "pwd": p})
@@ -24,6 +24,23 @@ class SignalingError(Exception):
     """The server refused a join (its `reason`), or closed before answering."""
 
 
+def parse_url(text):
+    """(tls, host, port) of "tls://host:port", "tcp://host:port" or a bare
+    "host:port" (plain TCP, for a server on this machine or the local
+    demo). IPv6 addresses go in brackets."""
+    tls = text.startswith("tls://")
+    if tls or text.startswith("tcp://"):
+        text = text[6:]
+    elif "://" in text:
+        raise ValueError("signaling URL %r: tls://host:port or tcp://host:port" % text)
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError("signaling URL %r: tls://host:port or tcp://host:port" % text)
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    return tls, host, int(port)
+
+
 class SignalingClient:
     """One connection to the signaling server. `dropped` counts lines that were
     too long, `malformed` lines that were not a JSON object; both are skipped."""
@@ -34,6 +51,7 @@ class SignalingClient:
         self.room = None
         self.dropped = 0
         self.malformed = 0
+        self.error = None  # why the connection ended, when it failed
         self._reader = None
         self._writer = None
         self._parts = []  # pieces of the line being read
@@ -42,18 +60,28 @@ class SignalingClient:
         self._rest = b""  # read past the last line end
         self._pending = []  # messages that arrived while join() waited
 
-    async def connect(self, host, port):
-        self._reader, self._writer = await asyncio.open_connection(host, port)
+    async def connect(self, host, port, tls_context=None):
+        """Over TLS when `tls_context` is given (ice.netio.tls_context; the
+        server's certificate checked against `host`)."""
+        self._reader, self._writer = await netio.open_stream(host, port, tls_context, host)
         netio.tcp_nodelay(self._writer)
 
-    async def join(self, room, role):
-        """Enter `room` as "camera" or "viewer"; returns the `joined` message.
-        Raises SignalingError with the server's reason when refused."""
-        await self.send({"type": "join", "room": room, "role": role})
+    async def join(self, room, role, credential=None):
+        """Enter `room` as "camera" or "viewer", with the room credential the
+        server may ask for; returns the `joined` message (with `ice_servers`
+        when the server hands out TURN credentials). Raises SignalingError
+        with the server's reason when refused."""
+        msg = {"type": "join", "room": room, "role": role}
+        if credential is not None:
+            msg["credential"] = credential
+        try:
+            await self.send(msg)
+        except ValueError as e:  # MicroPython: a failed TLS check surfaces at the first write
+            raise SignalingError("TLS: %s" % (e,))
         while True:
             msg = await self._next()
             if msg is None:
-                raise SignalingError("connection closed")
+                raise SignalingError(self.error or "connection closed")
             kind = msg.get("type")
             if kind == "joined":
                 self.id = msg.get("id")
@@ -106,7 +134,8 @@ class SignalingClient:
             if not data:
                 try:
                     data = await self._reader.read(_READ_SIZE)
-                except OSError:
+                except (OSError, ValueError) as e:  # ValueError: MicroPython's TLS (its handshake is in the first read)
+                    self.error = "%s" % (e,)
                     data = b""
                 if not data:
                     self._parts, self._size, self._skipping = [], 0, False

@@ -93,6 +93,15 @@ def default_dns_servers():
     return [] if server in ("0.0.0.0", "", None) else [server]
 
 
+def unix_time():
+    """Seconds since 1970-01-01 UTC on every runtime (MicroPython's embedded
+    ports count from 2000-01-01). Right only once the clock is set (NTP)."""
+    import time
+
+    now = int(time.time())
+    return now + 946684800 if time.gmtime(0)[0] == 2000 else now
+
+
 # RFC 8445 §5.3 / RFC 8839 §5.1: ice-char is ALPHA / DIGIT / "+" / "/".
 ICE_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 
