@@ -255,3 +255,30 @@ def test_short_lived_turn_credentials_from_the_signaling_server(tmp_path):
 
     with TurnServer(auth_secret=secret) as turn:
         run(main(turn), timeout=90)
+
+
+def test_browsers_reach_the_tls_server_over_wss(tmp_path):
+    import ssl
+
+    import signaling
+    import websockets.asyncio.client
+
+    ca = TestCA(tmp_path)
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(*ca.server("localhost"))
+
+    async def main():
+        signaling.log = lambda text: None
+        server = await signaling.serve("127.0.0.1", 0, 0, tls=server_tls)
+        try:
+            url = "wss://localhost:%d/ws" % server.http_port
+            async with websockets.asyncio.client.connect(url, ssl=ssl.create_default_context(cafile=ca.pem)) as ws:
+                await ws.send('{"type": "join", "room": "wss", "role": "viewer"}')
+                assert '"joined"' in await asyncio.wait_for(ws.recv(), 5)
+            with pytest.raises(ssl.SSLCertVerificationError):  # a browser without the CA refuses it too
+                async with websockets.asyncio.client.connect(url, ssl=ssl.create_default_context()):
+                    pass
+        finally:
+            await server.close()
+
+    run(main())
