@@ -25,7 +25,7 @@ $(STAMP): requirements-dev.txt pyproject.toml
 # Main job: signaling server, the camera app on the MicroPython unix port
 # (synthetic JPEG frames) and the viewer with its web page, on loopback.
 demo: $(STAMP)
-	$(PY) tools/demo.py $(if $(DEMO_SECONDS),--seconds $(DEMO_SECONDS))
+	$(PY) tools/demo.py $(if $(DEMO_SECONDS),--seconds $(DEMO_SECONDS)) $(if $(SIGNALING),--signaling $(SIGNALING))
 
 # The agent alone on the network simulator (NATs, loss), virtual time.
 sim-demo: $(STAMP)

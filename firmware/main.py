@@ -51,47 +51,21 @@ def _settings():
 
 def main():
     board, secrets, args = _settings()
-    room = args.get("room") or getattr(secrets, "ROOM", "camera")
-    turn = getattr(secrets, "TURN_SERVERS", None)
-    options = {}
-    if "interface" in args:  # a host run on loopback only
-        options = {"interfaces": [("lo", args["interface"])], "include_loopback": True, "use_ipv6": False}
     # The camera before the app's imports: its frame buffer is the largest
     # block the app keeps, placed while the heap has no holes yet (a board's
     # driver claims its buffers at start too).
     source = open_source(board.CAMERA, 320, 240)
     import asyncio
 
-    from cam.app import CameraApp
-    from camlink.signal import SignalingError, parse_url
-    from ice import netio
+    from cam.app import from_settings
+    from camlink.signal import SignalingError
 
-    # tls://host:port, with the CA of the server's certificate in
-    # SIGNALING_CA; plain tcp:// only when asked for (the local demo).
-    url = args.get("signaling") or getattr(secrets, "SIGNALING", None) or "tcp://%s:%d" % (
-        getattr(secrets, "SIGNALING_HOST", "127.0.0.1"), getattr(secrets, "SIGNALING_PORT", 8765))
-    use_tls, host, port = parse_url(url)
-    if getattr(secrets, "ICE_TRANSPORT_POLICY", "all") == "relay":  # the camera's address never leaves it
-        options["transport_policy"] = "relay"
-    turn_tls = None
-    ca_file = getattr(secrets, "TURN_CA", None)
-    if ca_file:  # the CA of the turns: servers (PEM or DER), put on the board by make deploy
-        with open(ca_file, "rb") as f:
-            turn_tls = netio.tls_context(cadata=f.read())
-    signaling_tls = None
-    if use_tls:
-        with open(getattr(secrets, "SIGNALING_CA", "signaling_ca.pem"), "rb") as f:
-            signaling_tls = netio.tls_context(cadata=f.read())
-    app = CameraApp(board, source, host, port, room, turn_servers=turn, connection_options=options,
-                    turn_tls=turn_tls, camera_secret=getattr(secrets, "CAMERA_SECRET", None),
-                    camera_id=getattr(secrets, "CAMERA_ID", None), signaling_tls=signaling_tls,
-                    room_credential=getattr(secrets, "ROOM_CREDENTIAL", None))
+    app, url = from_settings(board, secrets, args, source)
     seconds = args.get("seconds")
     try:
         asyncio.run(app.run(None if seconds is None else int(seconds) * 1000))
     except (OSError, SignalingError) as e:
         print("camera: signaling %s: %s" % (url, e))
         sys.exit(1)
-
 
 main()

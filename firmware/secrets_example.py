@@ -8,6 +8,9 @@ WIFI_PASSWORD = "wifi-password"
 # on your own desk.
 SIGNALING = "tls://192.168.1.10:8765"
 SIGNALING_CA = "signaling_ca.pem"
+# Or through an MQTT broker (a fleet): the room's account on it, TLS
+# checked against SIGNALING_CA too (firmware/PROTOCOL.md, "Over MQTT").
+# SIGNALING = "mqtts://camera:room-password@broker.example.org:8883"
 ROOM = "camera"
 # Relayed candidates, for viewers behind NATs that block direct paths. As a
 # browser's iceServers: turn:host[:port][?transport=udp|tcp] (port 3478) or

@@ -624,6 +624,18 @@ def report_datapath(w, ports, dev, cpython_path):
         w("")
 
 
+def signaling_load_rows(pairs):
+    """tools/signaling_load.py's table, or a line saying why it did not run."""
+    import signaling_load
+    from mosquitto import find_mosquitto
+
+    results = {"tools/signaling.py": asyncio.run(signaling_load.run_load(pairs, "server", 50, progress))}
+    if find_mosquitto() is None:
+        return signaling_load.format_rows(results, pairs) + ["", "Mosquitto: not installed, not run."]
+    results["Mosquitto (aiomqtt clients)"] = asyncio.run(signaling_load.run_load(pairs, "mqtt", 50, progress))
+    return signaling_load.format_rows(results, pairs)
+
+
 def report_authorization(w, ports, authorization):
     w("## Viewer grants and TLS signaling (tools/mpbench/grant_cost.py)")
     w("")
@@ -751,6 +763,9 @@ def main(argv=None):
     lab_started = time.monotonic()
     lab_rows, lab_reason = (None, "skipped (--no-netlab)") if args.no_netlab else nat_lab(args.quick)
     lab_seconds = time.monotonic() - lab_started
+    load_pairs = 50 if args.quick else 200
+    progress("Signaling under load: %d cameras and %d viewers, tools/signaling.py and Mosquitto" % (load_pairs, load_pairs))
+    load = signaling_load_rows(load_pairs)
 
     out = []
     w = out.append
@@ -802,6 +817,10 @@ def main(argv=None):
     report_datapath(w, ports, dev, cpython_path)
     report_relays(w, ports, relays)
     report_authorization(w, ports, authorization)
+    w("## Signaling under load (tools/signaling_load.py)")
+    w("")
+    out.extend(load)
+    w("")
 
     w("## Host scale: %d sans-IO agent pairs in one CPython process" % pairs)
     w("")

@@ -6,7 +6,10 @@ all on loopback; prints the viewer page's address and progress lines. The
 camera gets a secret made for the run and lets in only viewers with a grant
 from it (camlink.grants): the demo's viewer holds one.
 
-    python tools/demo.py [--seconds N] [--http-port 8081] [--heap 256K]
+    python tools/demo.py [--seconds N] [--http-port 8081] [--heap 256K] [--signaling mqtt]
+
+`--signaling mqtt` (make demo SIGNALING=mqtt) signals through a private
+Mosquitto (tools/mosquitto.py) instead of tools/signaling.py.
 
 Runs until Ctrl-C, or for N seconds. Exit status 1 when no frame reached the
 viewer.
@@ -45,16 +48,16 @@ async def pipe_lines(stream, prefix, log):
         log(prefix + line.decode(errors="replace").rstrip())
 
 
-def camera_command(tcp_port, heap, seconds=None):
+def camera_command(signaling_url, heap, seconds=None):
     command = [MICROPYTHON, "-X", "heapsize=" + heap, os.path.join(ROOT, "firmware", "main.py"),
-               "--board", "unix", "--signaling", "127.0.0.1:%d" % tcp_port, "--room", ROOM,
+               "--board", "unix", "--signaling", signaling_url, "--room", ROOM,
                "--interface", "127.0.0.1"]
     if seconds is not None:
         command += ["--seconds", str(seconds)]
     return command
 
 
-async def run(seconds=None, http_port=8081, heap="256K", log=None, stop=None, on_ready=None):
+async def run(seconds=None, http_port=8081, heap="256K", log=None, stop=None, on_ready=None, mqtt=False):
     """Run the three parts until `stop` (an asyncio.Event) is set, SIGINT or
     SIGTERM, or `seconds` pass; returns the viewer's frame count at the end.
     `on_ready(viewer)` is called once the page is served."""
@@ -66,18 +69,27 @@ async def run(seconds=None, http_port=8081, heap="256K", log=None, stop=None, on
     with open(os.open(os.path.join(settings, "secrets.py"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
         f.write("CAMERA_SECRET = %r\nCAMERA_ID = %r\n" % (camera_secret.hex(), ROOM))
     grant = grants.issue(camera_secret, ROOM, "demo-viewer", time.time() + 24 * 3600)
-    server = await signaling.serve("127.0.0.1", 0, 0)
-    viewer = viewer_tool.Viewer(("127.0.0.1", server.tcp_port), ROOM, ("127.0.0.1", http_port),
-                                include_loopback=True, grant=grant,
+    broker = server = None
+    if mqtt:
+        from mosquitto import Broker
+
+        broker = Broker({ROOM: secrets.token_hex(16)}).start()
+        url, address, account = broker.url(ROOM), (broker.ip, broker.port), (ROOM, broker.accounts[ROOM])
+    else:
+        server = await signaling.serve("127.0.0.1", 0, 0)
+        url, address, account = "127.0.0.1:%d" % server.tcp_port, ("127.0.0.1", server.tcp_port), None
+    viewer = viewer_tool.Viewer(address, ROOM, ("127.0.0.1", http_port), include_loopback=True, grant=grant,
+                                signaling_mqtt=account,
                                 connection_options={"use_ipv6": False, "include_addresses": ["127.0.0.1"]},
                                 log=lambda line: log("viewer | " + line))
     camera = await asyncio.create_subprocess_exec(
-        *camera_command(server.tcp_port, heap), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        *camera_command(url, heap), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
         env=dict(os.environ, MICROPYPATH="%s:.frozen:%s" % (settings, BUILD)))
     output = asyncio.ensure_future(pipe_lines(camera.stdout, "camera | ", log))
     try:
         await viewer.start()
-        log("demo: signaling on 127.0.0.1:%d, camera pid %d (MicroPython unix port)" % (server.tcp_port, camera.pid))
+        log("demo: signaling %s, camera pid %d (MicroPython unix port)" % (
+            "through Mosquitto on %s:%d" % address if mqtt else "on %s:%d" % address, camera.pid))
         log("demo: viewer page: %s" % viewer.url)
         log("demo: the camera lets in only viewers with a grant from its secret; this viewer holds one")
         if on_ready is not None:
@@ -102,7 +114,10 @@ async def run(seconds=None, http_port=8081, heap="256K", log=None, stop=None, on
             await camera.wait()
         await output
         await viewer.close()
-        await server.close()
+        if broker is not None:
+            broker.close()
+        if server is not None:
+            await server.close()
 
 
 def log_line(line):
@@ -114,8 +129,10 @@ def main(argv=None):
     parser.add_argument("--seconds", type=float, help="stop after this long (default: Ctrl-C)")
     parser.add_argument("--http-port", type=int, default=8081, help="viewer page port (0: any free)")
     parser.add_argument("--heap", default="256K", help="MicroPython heap for the camera")
+    parser.add_argument("--signaling", choices=("server", "mqtt"), default="server",
+                        help="tools/signaling.py (default) or a private Mosquitto broker")
     args = parser.parse_args(argv)
-    frames = asyncio.run(run(args.seconds, args.http_port, args.heap))
+    frames = asyncio.run(run(args.seconds, args.http_port, args.heap, mqtt=args.signaling == "mqtt"))
     print("demo: %d frames reached the viewer" % frames, flush=True)
     return 0 if frames else 1
 

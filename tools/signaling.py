@@ -25,6 +25,13 @@ Rules beyond the protocol table:
   of our writes unread is disconnected.
 - Logs: one line per join and leave on stderr, never a message body (they
   carry ICE passwords).
+- Admission (tools/admission.py): `--room-secret` makes a join need a room
+  credential, `--joins-per-minute` caps joins per address, `--turn-secret`
+  hands out TURN credentials that expire; `--tls-cert/--tls-key` serve TLS.
+- `--mqtt-bridge URL --mqtt-accounts FILE`: the rooms live on an MQTT broker
+  (camlink.mqtt_signal); each client here gets an MQTT client of its own in
+  its room (tools/mqtt_signaling.Bridge), so browsers meet cameras that
+  signal through the broker.
 """
 
 import argparse
@@ -162,7 +169,9 @@ class Hub:
     (secret, [URI...], seconds) each `joined` carries TURN credentials that
     expire after that long."""
 
-    def __init__(self, max_rooms=MAX_ROOMS, max_peers=MAX_PEERS, room_secret=None, limiter=None, turn=None):
+    def __init__(self, max_rooms=MAX_ROOMS, max_peers=MAX_PEERS, room_secret=None, limiter=None, turn=None,
+                 bridge=None):
+        self.bridge = bridge  # tools/mqtt_signaling.Bridge: rooms live on an MQTT broker
         self.max_rooms = max_rooms
         self.max_peers = max_peers
         self.room_secret = room_secret
@@ -222,6 +231,12 @@ class Hub:
             why = admission.check_room_credential(self.room_secret, msg.get("credential"), room, role)
             if why is not None:
                 return self._refuse_join(peer, why)
+        if self.bridge is not None:
+            if not self.bridge.can_join(room):
+                return self._refuse_join(peer, "no such room on the broker")
+            peer.room, peer.role = room, role
+            log("join room=%s role=%s via=%s bridged to the broker" % (ascii(room), role, peer.kind))
+            return self.bridge.join(peer, room, role)
         members = self.rooms.get(room)
         if members is None and len(self.rooms) >= self.max_rooms:
             return peer.send({"type": "error", "reason": "too many rooms"})
@@ -250,6 +265,8 @@ class Hub:
             return peer.send({"type": "error", "reason": "join a room first"})
         if kind in SERVER_TYPES:
             return peer.send({"type": "error", "reason": "type %s is not forwarded" % kind})
+        if self.bridge is not None:
+            return self.bridge.forward(peer, msg)
         target = self.rooms[peer.room].get(to) if isinstance(to, str) else None
         if target is None:
             return peer.send({"type": "error", "reason": "unknown peer id"})
@@ -264,6 +281,10 @@ class Hub:
     def leave(self, peer, why):
         """Take `peer` out of its room (if any) and tell the others."""
         if peer.room is None:
+            return
+        if self.bridge is not None:
+            self.bridge.leave(peer)
+            peer.id = peer.room = peer.role = None
             return
         members = self.rooms[peer.room]
         del members[peer.id]
@@ -617,6 +638,21 @@ async def _main(args):
     options = {"limiter": admission.JoinLimiter(args.joins_per_minute / 60, burst=max(1, args.joins_per_minute // 6))}  # type: dict
     if args.room_secret:
         options["room_secret"] = _read_secret(args.room_secret)
+    if args.mqtt_bridge:
+        import json as json_module
+
+        from camlink.signal import parse_mqtt_url
+        from mqtt_signaling import Bridge
+
+        tls_broker, host, port, _, _ = parse_mqtt_url(args.mqtt_bridge)
+        with open(args.mqtt_accounts) as f:
+            accounts = json_module.load(f)
+        broker_tls = None
+        if tls_broker:
+            import ssl
+
+            broker_tls = ssl.create_default_context(cafile=args.mqtt_ca)
+        options["bridge"] = Bridge(host, port, broker_tls, accounts)
     if args.turn_secret:
         with open(args.turn_secret) as f:  # coturn keys its HMAC with the text as written
             options["turn"] = (f.read().strip().encode(), args.turn_url, args.turn_ttl)
@@ -652,11 +688,17 @@ def main(argv=None):
                         help="turn:/turns: URI the credentials are for, repeatable")
     parser.add_argument("--turn-ttl", type=int, default=3600, help="seconds the TURN credentials last")
     parser.add_argument("--joins-per-minute", type=int, default=60, help="per client address")
+    parser.add_argument("--mqtt-bridge", metavar="URL",
+                        help="rooms live on this MQTT broker (mqtt[s]://host[:port]); clients here are bridged to it")
+    parser.add_argument("--mqtt-accounts", metavar="JSON", help="the broker accounts: {room: password}")
+    parser.add_argument("--mqtt-ca", metavar="PEM", help="CA of an mqtts:// broker (default: the system's)")
     args = parser.parse_args(argv)
     if args.static and not os.path.isdir(args.static):
         parser.error("--static %s is not a directory" % args.static)
     if bool(args.tls_cert) != bool(args.tls_key):
         parser.error("--tls-cert and --tls-key go together")
+    if args.mqtt_bridge and not args.mqtt_accounts:
+        parser.error("--mqtt-bridge needs --mqtt-accounts")
     if args.turn_secret and not args.turn_url:
         parser.error("--turn-secret needs at least one --turn-url")
     try:

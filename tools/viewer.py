@@ -113,7 +113,7 @@ from websockets.http11 import Response
 
 from camlink import framing, grants
 from camlink.session import IceSignaling
-from camlink.signal import SignalingClient, SignalingError, parse_url
+from camlink.signal import SignalingClient, SignalingError, signaling_url
 from ice import aio, netio, servers
 
 _UP = ("connected", "completed")
@@ -186,10 +186,11 @@ class Viewer:
                  stun=None, turn=None, turn_user=None, turn_password=None, turn_transport="udp",
                  relay_only=False, include_loopback=False, connection_options=None, log=None,
                  tick_s=1.0, fps_window_s=2.0, busy_retry_s=10.0, failed_restart_s=10.0,
-                 reconnect_s=1.0, grant=None, signaling_tls=None, room_credential=None):
+                 reconnect_s=1.0, grant=None, signaling_tls=None, room_credential=None, signaling_mqtt=None):
         self.signaling = (signaling[0], int(signaling[1]))
         self.signaling_tls = signaling_tls  # an ssl.SSLContext, or None: plain TCP
         self.room_credential = room_credential
+        self.signaling_mqtt = signaling_mqtt  # (username, password): through an MQTT broker
         self.server_ice_servers = []  # TURN credentials from the server's `joined`
         self.room = room
         self.http = (http[0], int(http[1]))
@@ -405,10 +406,17 @@ class Viewer:
     async def _signaling_loop(self):
         host, port = self.signaling
         while not self._closing:
-            client = SignalingClient()
+            if self.signaling_mqtt is not None:
+                from mqtt_signaling import HostMqttSignalingClient
+
+                client = HostMqttSignalingClient()
+                connect_args = (self.signaling_tls,) + tuple(self.signaling_mqtt)
+            else:
+                client = SignalingClient()
+                connect_args = (self.signaling_tls,)
             self.signaling_state = "connecting"
             try:
-                await client.connect(host, port, self.signaling_tls)
+                await client.connect(host, port, *connect_args)
                 joined = await client.join(self.room, "viewer", self.room_credential)
             except (OSError, SignalingError) as exc:
                 await client.close()
@@ -844,7 +852,8 @@ async def run_viewer(signaling=("127.0.0.1", 8765), room="cam1", http=("127.0.0.
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description="Watch a camera over ICE; serves a page with the picture and ICE state.")
     p.add_argument("--signaling", default="127.0.0.1:8765",
-                   help="signaling server tls://HOST:PORT, or tcp://HOST:PORT / HOST:PORT for plain TCP")
+                   help="signaling server tls://HOST:PORT, or tcp://HOST:PORT / HOST:PORT for plain TCP; or a "
+                        "broker, mqtts://ROOM:PASSWORD@HOST[:PORT] (mqtt:// plain)")
     p.add_argument("--signaling-ca", metavar="PEM", help="CA of the signaling server's certificate (default: the system's)")
     p.add_argument("--room-credential", help="the signaling server's room credential (tools/grant.py room)")
     p.add_argument("--room", default="cam1")
@@ -869,7 +878,7 @@ def parse_args(argv=None):
         except (OSError, grants.GrantError) as exc:
             p.error("--grant: %s" % exc)
     try:
-        args.signaling_tls, host, port = parse_url(args.signaling)
+        args.signaling_tls, host, port, args.signaling_mqtt = signaling_url(args.signaling)
         args.signaling = (host, port)
         args.http = _host_port(args.http, "--http")
         args.stun = _host_port(args.stun, "--stun") if args.stun else None
@@ -919,7 +928,8 @@ async def _main(args):
                          turn_user=args.turn_user, turn_password=args.turn_password,
                          turn_transport=args.turn_transport, relay_only=args.relay_only,
                          include_loopback=args.include_loopback, connection_options=_server_options(args),
-                         grant=args.grant, signaling_tls=_signaling_tls(args), room_credential=args.room_credential)
+                         grant=args.grant, signaling_tls=_signaling_tls(args), room_credential=args.room_credential,
+                         signaling_mqtt=args.signaling_mqtt)
     except asyncio.CancelledError:
         pass
 

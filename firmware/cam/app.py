@@ -13,7 +13,7 @@ import asyncio
 
 from camlink import framing
 from camlink.session import IceSignaling
-from camlink.signal import SignalingClient
+from camlink.signal import SignalingClient, signaling_url
 from ice import aio, netio
 from ice.agent import Config
 from ice.compat import IS_MICROPYTHON, ConnectionError, ticks_add, ticks_diff, ticks_ms, ticks_us
@@ -91,6 +91,36 @@ def ice_servers(turn_servers):
     return found
 
 
+def from_settings(board, secrets, args, source):
+    """(CameraApp, signaling URL) from a board module, the secrets module
+    (or None) and firmware/main.py's arguments (signaling, room, interface).
+    Here rather than in main.py: a board runs this bytecode from flash."""
+    room = args.get("room") or getattr(secrets, "ROOM", "camera")
+    options = {}
+    if "interface" in args:  # a host run on loopback only
+        options = {"interfaces": [("lo", args["interface"])], "include_loopback": True, "use_ipv6": False}
+    if getattr(secrets, "ICE_TRANSPORT_POLICY", "all") == "relay":  # the camera's address never leaves it
+        options["transport_policy"] = "relay"
+    # tls://host:port, its certificate checked against SIGNALING_CA; plain
+    # tcp:// only when asked for (the local demo); mqtts://room:password@broker
+    # (or mqtt://) through a broker.
+    url = args.get("signaling") or getattr(secrets, "SIGNALING", None) or "tcp://%s:%d" % (
+        getattr(secrets, "SIGNALING_HOST", "127.0.0.1"), getattr(secrets, "SIGNALING_PORT", 8765))
+    use_tls, host, port, mqtt = signaling_url(url)
+
+    def context(ca_file):  # the CA's certificate (PEM or DER), put on the board by make deploy
+        with open(ca_file, "rb") as f:
+            return netio.tls_context(cadata=f.read())
+
+    ca_file = getattr(secrets, "TURN_CA", None)
+    app = CameraApp(board, source, host, port, room, turn_servers=getattr(secrets, "TURN_SERVERS", None),
+                    connection_options=options, turn_tls=context(ca_file) if ca_file else None,
+                    camera_secret=getattr(secrets, "CAMERA_SECRET", None), camera_id=getattr(secrets, "CAMERA_ID", None),
+                    signaling_tls=context(getattr(secrets, "SIGNALING_CA", "signaling_ca.pem")) if use_tls else None,
+                    room_credential=getattr(secrets, "ROOM_CREDENTIAL", None), signaling_mqtt=mqtt)
+    return app, url
+
+
 class CameraApp:
     """`board` is a board settings module (boards/*.py); `source` has
     capture() -> JPEG bytes."""
@@ -98,12 +128,14 @@ class CameraApp:
     def __init__(self, board, source, signaling_host, signaling_port, room,
                  turn_servers=None, connection_options=None, status=print,
                  restart_after_ms=_RESTART_AFTER_MS, status_ms=_STATUS_MS, turn_tls=None,
-                 camera_secret=None, camera_id=None, signaling_tls=None, room_credential=None):
+                 camera_secret=None, camera_id=None, signaling_tls=None, room_credential=None,
+                 signaling_mqtt=None):
         self.board = board
         self.source = source
         self.signaling = (signaling_host, signaling_port)
         self.signaling_tls = signaling_tls  # a TLS context, or None: plain TCP
         self.room_credential = room_credential  # what the server asks for a join, if anything
+        self.signaling_mqtt = signaling_mqtt  # (username, password): signal through an MQTT broker
         self.server_ice_servers = []  # short-lived TURN credentials from the server's `joined`
         self.room = room
         self.ice_servers = ice_servers(turn_servers if turn_servers is not None else board.TURN_SERVERS)
@@ -138,8 +170,14 @@ class CameraApp:
 
     async def run(self, duration_ms=None):
         """Serve viewers until stop() (or for `duration_ms`)."""
-        self.client = client = SignalingClient()
-        await client.connect(self.signaling[0], self.signaling[1], self.signaling_tls)
+        if self.signaling_mqtt is not None:
+            from camlink.mqtt_signal import MqttSignalingClient  # only a fleet on a broker needs it
+
+            self.client = client = MqttSignalingClient()
+            await client.connect(self.signaling[0], self.signaling[1], self.signaling_tls, *self.signaling_mqtt)
+        else:
+            self.client = client = SignalingClient()
+            await client.connect(self.signaling[0], self.signaling[1], self.signaling_tls)
         joined = await client.join(self.room, "camera", self.room_credential)
         self.server_ice_servers = joined.get("ice_servers") or []
         self.status("camera: joined room %r, waiting for viewers%s" % (
@@ -215,13 +253,18 @@ class CameraApp:
             why = session.auth.check(msg)
             if why is None:
                 return session
-            gate.counters[why] += 1
-            return None
+            if kind not in ("hello", "ice") or (kind == "ice" and "grant" not in msg):
+                gate.counters[why] += 1
+                return None
+            # A new opening from a viewer we have a session with (it lost
+            # ours): once it proves its grant again, it replaces the old one.
         if kind == "hello":
             reply = gate.challenge(sender, msg)
         elif kind == "ice":
             auth, reply = gate.admit(sender, msg)
             if auth is not None:
+                if session is not None:
+                    await self._close_session(sender)
                 return await self._open_session(sender, auth)
         elif kind in ("bye", "peer-left"):
             return None

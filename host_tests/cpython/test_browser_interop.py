@@ -345,3 +345,37 @@ def test_browser_connects_to_micropython_camera(browser_network, browser_page, r
     record_property("ice_connected_s", round(took, 3))
     print("\ninterop: MicroPython camera, browser ICE connected %.2f s after the page load began; "
           "camera says %r" % (took, status))
+
+
+def test_browser_meets_a_camera_on_mqtt_through_the_bridge(browser_network, browser_page, tmp_path):
+    """Issue 18: the camera signals through Mosquitto; the browser page speaks
+    the same WebSocket protocol to tools/signaling.py, which bridges it into
+    the broker's room (tools/mqtt_signaling.Bridge, the accounts kept on the
+    server). ICE connects as it does without the broker."""
+    from mosquitto import Broker, find_mosquitto
+    from mqtt_signaling import Bridge
+
+    if find_mosquitto() is None and not os.environ.get("CI"):
+        pytest.skip("mosquitto is not installed (apt-get install mosquitto)")
+    page = browser_page
+    room = "bridged"
+    lines = []
+    with Broker({room: "bridge-password"}) as broker, LoopThread() as loop:
+        bridge = Bridge(broker.ip, broker.port, None, broker.accounts)
+        server = loop.call(signaling.serve("127.0.0.1", 0, 0, static_dir=PAGE_DIR, bridge=bridge))
+        command = _camera_command(0, room, browser_network.address, 60)
+        command[command.index("--signaling") + 1] = broker.url(room)
+        camera = loop.call(_start_camera(command))
+        try:
+            joined = loop.call(_camera_says(camera, "camera: joined room", lines, 20), timeout=25)
+            assert joined is not None, "the camera never joined:\n" + "\n".join(lines)
+            _open_viewer_page(page, server, room)
+            _wait_ice_connected(page)
+            status = loop.call(_camera_says(camera, ": connected via ", lines, 10), timeout=15)
+            interop = page.evaluate("window.interop")
+        finally:
+            loop.call(_stop_camera(camera), timeout=15)
+            loop.call(server.close())
+    assert not interop["errors"], interop["errors"]
+    assert interop["answerApplied"] is True and interop["remoteCandidates"], interop
+    assert status is not None, "the camera never reported a connected viewer:\n" + "\n".join(lines)

@@ -65,3 +65,18 @@ def test_demo_page_shows_live_frames(browser_page, tmp_path):
     assert first.tobytes() != second.tobytes(), "the picture did not change"
     assert frames >= 5 and final_frames >= frames
     assert any(line.startswith("camera | camera: session for") for line in lines), "\n".join(lines)
+
+
+def test_demo_through_mosquitto():
+    """`make demo SIGNALING=mqtt`: the same three parts, signaling through a
+    private Mosquitto; frames reach the viewer."""
+    from mosquitto import find_mosquitto
+
+    if find_mosquitto() is None and not os.environ.get("CI"):
+        import pytest
+
+        pytest.skip("mosquitto is not installed (apt-get install mosquitto)")
+    lines = []
+    frames = asyncio.run(demo.run(seconds=6, http_port=0, log=lines.append, mqtt=True))
+    assert frames >= 20, "\n".join(lines[-30:])
+    assert any("through Mosquitto" in line for line in lines), lines[:10]

@@ -41,6 +41,43 @@ def parse_url(text):
     return tls, host, int(port)
 
 
+def parse_mqtt_url(text):
+    """(tls, host, port, username, password) of mqtt://[user[:password]@]host[:port]
+    or mqtts://... (ports 1883 and 8883 by default)."""
+    tls = text.startswith("mqtts://")
+    if not tls and not text.startswith("mqtt://"):
+        raise ValueError("an MQTT URL starts with mqtt:// or mqtts://, not %r" % text)
+    rest = text[8 if tls else 7 :].rstrip("/")
+    username = password = None
+    if "@" in rest:
+        userinfo, rest = rest.rsplit("@", 1)
+        username, sep, password = userinfo.partition(":")
+        if not sep:
+            password = None
+    host, port = rest, 8883 if tls else 1883
+    if rest.startswith("["):
+        host, _, tail = rest[1:].partition("]")
+        if tail.startswith(":"):
+            port = int(tail[1:])
+    elif ":" in rest:
+        host, port_text = rest.rsplit(":", 1)
+        port = int(port_text)
+    if not host:
+        raise ValueError("no broker host in %r" % text)
+    return tls, host, port, username, password
+
+
+def signaling_url(text):
+    """(tls, host, port, MQTT account) of any signaling URL: tls://, tcp://
+    or bare host:port (the account None), mqtt:// or mqtts:// (the account
+    (username, password): camlink.mqtt_signal)."""
+    if text.startswith("mqtt"):
+        tls, host, port, username, password = parse_mqtt_url(text)
+        return tls, host, port, (username, password)
+    tls, host, port = parse_url(text)
+    return tls, host, port, None
+
+
 class SignalingClient:
     """One connection to the signaling server. `dropped` counts lines that were
     too long, `malformed` lines that were not a JSON object; both are skipped."""

@@ -184,7 +184,12 @@ class Connection:
         # (there is no recvfrom_into): a block that size, kept from the start,
         # is given up when a fragmented heap has no such hole, so the datagram
         # still gets in; it is taken again when the heap allows.
-        self._reserve = bytearray(self._agent.receive_size) if IS_MICROPYTHON else None
+        self._reserve = None
+        if IS_MICROPYTHON:
+            try:
+                self._reserve = bytearray(self._agent.receive_size)
+            except MemoryError:
+                pass  # no such hole now: the timer takes it once the heap has one
         # send_full: sends a full socket buffer refused (send() waits and sends again);
         # recv_no_memory: reads put off for want of heap (the datagram waits in the socket)
         self.counters = {"send_failed": 0, "send_full": 0, "recv_dropped": 0, "recv_oversize": 0,
