@@ -40,10 +40,10 @@ def test_urls():
             parse_url(bad)
 
 
-def viewer_for(broker, room=ROOM, **kw):
+def viewer_for(broker, room=ROOM, tls=False, **kw):
     import viewer as viewer_tool
 
-    _, host, port, user, password = parse_url(broker.url(room))
+    _, host, port, user, password = parse_url(broker.url(room, tls=tls))
     return viewer_tool.Viewer((host, port), room, ("127.0.0.1", 0), include_loopback=True, log=lambda line: None,
                               grant=grant(), signaling_mqtt=(user, password),
                               connection_options={"use_ipv6": False, "include_addresses": ["127.0.0.1"]}, **kw)
@@ -186,3 +186,41 @@ def test_the_load_tool_connects_every_pair_both_ways():
         result = asyncio.run(signaling_load.run_load(10, transport, 50, lambda line: None))
         assert result["failed"] == 0 and len(result["connected"]) == 10, (transport, result)
         assert all(m >= 6 for m in result["messages"]), result  # ice, candidate, end-of-candidates each way
+
+
+@pytest.mark.parametrize("micropython", [m for _, m in MICROPYTHONS], ids=[n for n, _ in MICROPYTHONS])
+def test_mqtts_with_a_private_ca_and_nothing_secret_in_the_broker(tmp_path, micropython):
+    """The camera (MicroPython's TLS) and the viewer (aiomqtt) reach the
+    broker over mqtts:// with a CA made here, and stream; the broker's log
+    and its retained messages hold no ICE credentials."""
+    import ssl
+
+    from mosquitto import Broker
+    from testca import TestCA
+
+    ca = TestCA(tmp_path)
+
+    async def main(broker):
+        camera = await start_camera(micropython, tmp_path, broker.url(ROOM, tls=True), ROOM,
+                                    "SIGNALING_CA = %r\n" % ca.pem)
+        viewer = viewer_for(broker, tls=True, signaling_tls=ssl.create_default_context(cafile=ca.pem))
+        retained = []
+        watcher = MqttClient("watcher", lambda topic, payload: retained.append(payload))
+        try:
+            await viewer.start()
+            await viewer.wait_for(lambda s: s["frames_completed"] >= 5, 30)
+            await watcher.connect("127.0.0.1", broker.port, None, ROOM, ACCOUNTS[ROOM])
+            await watcher.subscribe([("icecam/%s/presence/+" % ROOM, 1)])
+            await asyncio.sleep(0.3)
+        finally:
+            await watcher.disconnect()
+            await viewer.close()
+            camera.terminate()
+            await camera.wait()
+        return retained
+
+    with Broker(ACCOUNTS, tls=ca.server("localhost")) as broker:
+        retained = run(main(broker), timeout=90)
+        log = broker.log_text()
+    assert retained and all(json.loads(p) in ({"role": "camera"}, {"role": "viewer"}) for p in retained if p), retained
+    assert "pwd" not in log and "ufrag" not in log, log[-2000:]
