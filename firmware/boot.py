@@ -1,4 +1,5 @@
-"""Runs first on a board: join Wi-Fi with the credentials in secrets.py."""
+"""Runs first on a board: join Wi-Fi with the credentials in secrets.py,
+then set the clock by NTP (viewer grants expire by it: camlink.grants)."""
 
 import time
 
@@ -19,3 +20,12 @@ if network is not None and getattr(secrets, "WIFI_SSID", None):
                 break
             time.sleep_ms(100)
     print("boot: Wi-Fi", "up at %s" % wlan.ifconfig()[0] if wlan.isconnected() else "not connected")
+    if wlan.isconnected():
+        try:
+            import ntptime
+
+            ntptime.host = getattr(secrets, "NTP_SERVER", ntptime.host)
+            ntptime.settime()
+            print("boot: clock set by NTP")
+        except Exception as e:  # no NTP here: a camera with grants refuses viewers until it is set
+            print("boot: NTP failed (%s)" % (e,))

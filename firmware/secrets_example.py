@@ -34,3 +34,4 @@ TURN_SERVERS = [
 # one. Without it anyone who knows the room watches. Never log or share it.
 # CAMERA_SECRET = "64 hex digits"
 # CAMERA_ID = "camera"  # what grants name; default: ROOM
+# NTP_SERVER = "pool.ntp.org"  # the clock viewer grants expire by (firmware/boot.py)

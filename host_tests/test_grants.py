@@ -120,3 +120,10 @@ def test_fields_that_are_not_text_cannot_be_signed():
     g = gate()
     opened(g, viewer)
     assert raises(ValueError, viewer.seal, {"type": "ice", "extra": [1, 2]})
+
+
+def test_a_camera_whose_clock_was_never_set_admits_no_one():
+    """A board counts from 2000 until NTP answers: no expiry can be checked."""
+    g = Gate(SECRET, "garage", clock=lambda: 946684800 + 3600)
+    viewer = ViewerAuth(grants.issue(SECRET, "garage", "alice", 946684800 + 7200))
+    assert g.challenge("v1", viewer.hello()) == {"type": "denied", "reason": "clock_unset"}

@@ -25,6 +25,9 @@ from ice.digest import equal, hmac_sha256
 
 VERSION = "v1"
 COOKIE_S = 30  # a challenge must be answered within this long
+# A clock before this (2025-01-01) was never set: a board counts from 2000
+# until NTP answers. Expiry cannot be checked then, so no grant passes.
+CLOCK_SET_AFTER = 1735689600
 _NAME_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.@"
 _MAX_NAME = 64
 _NONCE_HEX = 32  # 16 random bytes
@@ -213,7 +216,7 @@ class Gate:
         self._tokens = refusals_per_s
         self._refilled = ticks_ms()
         self.counters = {"challenges": 0, "admitted": 0, "anonymous": 0, "malformed": 0, "expired": 0,
-                         "other_camera": 0, "stale": 0, "unsigned": 0, "bad_mac": 0, "replayed": 0,
+                         "other_camera": 0, "stale": 0, "unsigned": 0, "bad_mac": 0, "replayed": 0, "clock_unset": 0,
                          "rate_limited": 0}
 
     def _afford(self):
@@ -241,7 +244,10 @@ class Gate:
             return None, "malformed"
         if camera != self.camera:
             return None, "other_camera"
-        if expires <= self._clock():
+        now = self._clock()
+        if now < CLOCK_SET_AFTER:
+            return None, "clock_unset"
+        if expires <= now:
             return None, "expired"
         return grant_key(self._secret, claims), None
 
