@@ -57,7 +57,15 @@ def test_the_camera_streams_through_the_broker_and_survives_its_restart(broker, 
         try:
             await first.start()
             status = await first.wait_for(lambda s: s["frames_completed"] >= 10, 30)
-            before = status["frames_completed"]
+            # Garbage into the camera's inbox, from an account of its room: dropped, nothing breaks.
+            junk = MqttClient("junk", lambda topic, payload: None)
+            await junk.connect("127.0.0.1", broker.port, None, ROOM, ACCOUNTS[ROOM])
+            inbox = "icecam/%s/to/%s/from/junk" % (ROOM, status["camera"])
+            for payload in (b"not json", b"[1]", b"{" * 5000, b'{"type": "ice", "pad": "%s"}' % (b"x" * 70000)):
+                await junk.publish(inbox, payload, qos=1)
+            await junk.disconnect()
+            before = (await first.wait_for(lambda s: s["frames_completed"] >= status["frames_completed"] + 15,
+                                           10))["frames_completed"]
             broker.restart()  # every client cut; retained presence and subscriptions forgotten
             status = await first.wait_for(lambda s: s["frames_completed"] >= before + 30, 20)
             assert status["sessions"] == 1, status  # the ICE session never stopped
