@@ -71,8 +71,8 @@ TARGET_CAMERA_HEAP_MPY = "128K"
 # Heaps tried for the camera session per port (.mpy files, then ROMFS with the image inside).
 CAMERA_HEAPS = {"host": ["176K", "192K", "200K", "208K", "216K", "224K", "240K", "320K"],
                 "x86": ["128K", "136K", "144K", "152K", "160K", "176K", "192K", "256K"]}
-CAMERA_HEAPS_ROMFS = {"host": ["224K", "232K", "240K", "248K", "256K", "288K"],
-                      "x86": ["160K", "168K", "176K", "184K", "192K", "224K"]}
+CAMERA_HEAPS_ROMFS = {"host": ["232K", "240K", "248K", "256K", "264K", "288K"],
+                      "x86": ["192K", "200K", "204K", "208K", "216K", "224K"]}  # about the image (107 KB) + 96K
 NETLAB_QUICK_CELLS = [("none", "none"), ("port-restricted", "port-restricted"), ("symmetric", "symmetric")]
 
 _T0 = time.monotonic()

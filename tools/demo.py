@@ -57,11 +57,14 @@ def camera_command(signaling_url, heap, seconds=None):
     return command
 
 
-async def run(seconds=None, http_port=8081, heap="256K", log=None, stop=None, on_ready=None, mqtt=False):
+async def run(seconds=None, http_port=8081, heap=None, log=None, stop=None, on_ready=None, mqtt=False):
     """Run the three parts until `stop` (an asyncio.Event) is set, SIGINT or
     SIGTERM, or `seconds` pass; returns the viewer's frame count at the end.
     `on_ready(viewer)` is called once the page is served."""
     log = log or log_line
+    # The MQTT client and its reads cost the camera heap (and its small reads
+    # fragment it): a board with PSRAM has it to spare.
+    heap = heap or ("320K" if mqtt else "256K")
     compile_camera()
     camera_secret = secrets.token_bytes(32)
     settings = os.path.join(BUILD, "settings")  # the camera's secrets.py, first on its MICROPYPATH
@@ -128,7 +131,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, help="stop after this long (default: Ctrl-C)")
     parser.add_argument("--http-port", type=int, default=8081, help="viewer page port (0: any free)")
-    parser.add_argument("--heap", default="256K", help="MicroPython heap for the camera")
+    parser.add_argument("--heap", help="MicroPython heap for the camera (default 256K, 320K with MQTT)")
     parser.add_argument("--signaling", choices=("server", "mqtt"), default="server",
                         help="tools/signaling.py (default) or a private Mosquitto broker")
     args = parser.parse_args(argv)

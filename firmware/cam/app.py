@@ -71,7 +71,9 @@ class Session:
                 self.viewer_id, pair.local.type, pair.remote.type, self.fps, self.frames_sent, self.send_waits)
         if state in ("new", "checking"):
             pairs = len(conn.stats()["pairs"])
-            return "%s: %s %d pairs" % (self.viewer_id, "gathering" if not pairs else "checking", pairs)
+            starved = conn.counters["recv_no_memory"]  # datagrams waiting for a hole in the heap
+            return "%s: %s %d pairs%s" % (self.viewer_id, "gathering" if not pairs else "checking", pairs,
+                                           ", %d reads short of heap" % starved if starved else "")
         return "%s: %s" % (self.viewer_id, state)
 
 
