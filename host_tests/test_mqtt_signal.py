@@ -74,3 +74,21 @@ def test_send_needs_a_recipient():
     except ValueError:
         return
     raise AssertionError("sent without a `to`")
+
+
+def test_qos1_messages_kept_for_a_resend_are_bounded():
+    """A broker away for long: at most 32 wait for a resend, the oldest go."""
+    from camlink.mqtt import MqttClient
+
+    c = MqttClient("cam", lambda topic, payload: None)
+    c._pid = 0xFFFF - 10  # the packet ids wrap while they wait
+
+    async def main():
+        for i in range(40):
+            await c.publish("t", b"%d" % i, qos=1)
+
+    asyncio.run(main())
+    # A packet: type, length, topic "t" (2 + 1 bytes), packet id (2), payload.
+    kept = sorted(int(packet[7:]) for packet in c._unacked.values())
+    assert len(kept) == 32 and c.counters["unacked_dropped"] == 8
+    assert kept == list(range(8, 40)), kept

@@ -33,6 +33,7 @@ _PINGREQ = 0xC0
 _PINGRESP = 0xD0
 _DISCONNECT = 0xE0
 _READ_SIZE = 512
+_MAX_UNACKED = 32  # QoS 1 messages kept for a resend; the oldest goes first beyond this
 
 
 class MqttError(Exception):
@@ -57,14 +58,15 @@ def _remaining(n):
 class MqttClient:
     """One connection to a broker. `on_message(topic, payload)` is called
     for each PUBLISH that arrives (topic text, payload bytes). `counters`:
-    oversized packets skipped, malformed ones, duplicates of QoS 1."""
+    oversized packets skipped, malformed ones, QoS 1 messages given up
+    unacknowledged (more than _MAX_UNACKED waiting)."""
 
     def __init__(self, client_id, on_message, keepalive_s=30, max_packet=65536):
         self.client_id = client_id
         self.on_message = on_message
         self.keepalive_s = keepalive_s
         self.max_packet = max_packet
-        self.counters = {"oversized": 0, "malformed": 0}
+        self.counters = {"oversized": 0, "malformed": 0, "unacked_dropped": 0}
         self._reader = None
         self._writer = None
         self._pid = 0
@@ -147,6 +149,9 @@ class MqttClient:
         body += payload
         packet = bytes((header,)) + _remaining(len(body)) + body
         if qos:
+            if len(self._unacked) >= _MAX_UNACKED:  # a broker away for long: the oldest message goes
+                del self._unacked[max(self._unacked, key=lambda p: (pid - p) % 0xFFFF)]
+                self.counters["unacked_dropped"] += 1
             self._unacked[pid] = packet
         if self.connected:
             await self._write(packet)
