@@ -10,11 +10,9 @@ upstream, no /etc/hosts, no DHCP).
 
 import os
 import shutil
-import socket
 import subprocess
-import time
 
-from turnserver import free_port
+from turnserver import free_port, stop_process, wait_listening
 
 
 def find_dnsmasq():
@@ -56,27 +54,17 @@ class DnsServer:
         return self
 
     def _wait_ready(self):
-        """Until dnsmasq answers a query (its TCP listener accepts first)."""
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                raise RuntimeError("dnsmasq exited: %s" % self._proc.stderr.read().decode(errors="replace"))
-            try:
-                socket.create_connection(self.address, timeout=0.2).close()
-                return
-            except OSError:
-                time.sleep(0.02)
+        """Until dnsmasq listens (on TCP as on UDP: both open together)."""
+        if wait_listening(self.address, self._proc):
+            return
+        exited = self._proc.poll() is not None
+        why = self._proc.stderr.read().decode(errors="replace") if exited else "no listener after 10 s"
         self.stop()
-        raise RuntimeError("dnsmasq did not start on %s:%d" % self.address)
+        raise RuntimeError("dnsmasq did not start on %s:%d: %s" % (self.address + (why,)))
 
     def stop(self):
         if self._proc is not None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait(5)
+            stop_process(self._proc)
             self._proc.stderr.close()
             self._proc = None
 

@@ -13,12 +13,10 @@ would.
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
-import time
 
-from turnserver import free_port
+from turnserver import free_port, stop_process, wait_listening
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ACL = os.path.join(ROOT, "tools", "mosquitto.acl")
@@ -80,24 +78,14 @@ class Broker:
         self._log = open(os.path.join(self._dir, "log"), "ab")
         self._proc = subprocess.Popen([self.binary, "-c", os.path.join(self._dir, "mosquitto.conf")],
                                       stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection((self.ip, self.port), timeout=0.2).close()
-                return self
-            except OSError:
-                if self._proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("mosquitto did not start: %s" % self.log_text()[-2000:])
-                time.sleep(0.02)
+        if not wait_listening((self.ip, self.port), self._proc):
+            self.stop()
+            raise RuntimeError("mosquitto did not start: %s" % self.log_text()[-2000:])
+        return self
 
     def stop(self):
         if self._proc is not None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait(5)
+            stop_process(self._proc)
             self._proc = None
             self._log.close()
 

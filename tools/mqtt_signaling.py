@@ -60,8 +60,6 @@ class HostMqttSignalingClient(MqttSignalingClient):
                     await client.publish(presence, json.dumps({"role": self.role}), qos=1, retain=True)
                     self._aclient = client
                     self.connections += 1
-                    if self._ready.is_set():
-                        self.reconnects += 1
                     self._ready.set()
                     wait_s = _RETRY_S[0]
                     async for message in client.messages:

@@ -52,7 +52,6 @@ Written against coturn 4.6.1 (Debian bookworm), checked by hand there:
 import os
 import random
 import shutil
-import signal
 import socket
 import struct
 import subprocess
@@ -122,6 +121,30 @@ def free_port_range(count, ip=LOOPBACK, low=20000, high=32000):
         if all(_port_is_free(base + i, ip) for i in range(count)):
             return base
     raise RuntimeError("no %d consecutive free ports on %s" % (count, ip))
+
+
+def stop_process(proc, timeout=5):
+    """SIGTERM, then SIGKILL if it is still there after `timeout` seconds."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout)
+
+
+def wait_listening(address, proc, timeout=10.0):
+    """True once `address` accepts TCP; False when `proc` exits or
+    `timeout` seconds pass first."""
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None and time.monotonic() < deadline:
+        try:
+            socket.create_connection(address, timeout=0.2).close()
+            return True
+        except OSError:
+            time.sleep(0.02)
+    return False
 
 
 def _binding_request():
@@ -354,16 +377,9 @@ class TurnServer:
         )
 
     def _terminate(self):
-        proc = self._proc
-        if proc is None:
+        if self._proc is None:
             return
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
+        stop_process(self._proc)
         self._proc = None
         if self._log_file:
             self._log_file.close()

@@ -5,7 +5,6 @@ viewer. CPython; the camera runs under MicroPython."""
 import asyncio
 import contextlib
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from camlink import grants
 from camlink.signal import SignalingClient, SignalingError
 from peers import MICROPYTHONS, ROOT, run
 from test_authorization import grant, start_camera
+from turnserver import free_port, stop_process, wait_listening
 
 SECRET = b"room-secret-of-these-tests-0123"
 
@@ -106,21 +106,8 @@ def process(argv, nice=0):
     try:
         yield proc
     finally:
-        proc.terminate()
-        proc.wait(10)
+        stop_process(proc)
         proc.stdout.close()
-
-
-def wait_listening(port):
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
 
 
 def test_a_flood_of_bad_joins_does_not_slow_the_owners_viewer(tmp_path):
@@ -129,8 +116,6 @@ def test_a_flood_of_bad_joins_does_not_slow_the_owners_viewer(tmp_path):
     joins from 20 other addresses: the owner's time to connected, median of
     7, within 1.5 times the quiet case (plus 50 ms of this shared 2-core
     machine's scheduling)."""
-    from turnserver import free_port
-
     room = "flooded"
     (tmp_path / "room.secret").write_text(SECRET.hex())
     port = free_port()
@@ -142,8 +127,8 @@ def test_a_flood_of_bad_joins_does_not_slow_the_owners_viewer(tmp_path):
         return statistics.median(times)
 
     with process([sys.executable, os.path.join(tools, "signaling.py"), "--tcp-port", str(port), "--http-port", "0",
-                  "--room-secret", str(tmp_path / "room.secret"), "--joins-per-minute", "600"]):
-        wait_listening(port)
+                  "--room-secret", str(tmp_path / "room.secret"), "--joins-per-minute", "600"]) as server:
+        assert wait_listening(("127.0.0.1", port), server), "the signaling server did not start"
 
         async def main():
             camera = await start_camera(MICROPYTHONS[-1][1], tmp_path, "127.0.0.1:%d" % port, room,

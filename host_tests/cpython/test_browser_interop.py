@@ -263,11 +263,11 @@ def test_browser_connects_to_cpython_answerer(browser_network, browser_page, rec
               interop["connectionState"]))
 
 
-def _camera_command(tcp_port, room, address, seconds):
+def _camera_command(signaling_url, room, address, seconds):
     """The camera as tools/demo.py runs it: firmware/main.py on the MicroPython
     unix port with the `unix` board settings, on the namespace's address."""
     return [MICROPYTHON, "-X", "heapsize=512K", os.path.join(ROOT, "firmware", "main.py"),
-            "--board", "unix", "--signaling", "127.0.0.1:%d" % tcp_port, "--room", room,
+            "--board", "unix", "--signaling", signaling_url, "--room", room,
             "--interface", address, "--seconds", str(seconds)]
 
 
@@ -304,6 +304,28 @@ async def _stop_camera(camera):
         await camera.wait()
 
 
+def _page_meets_camera(loop, page, server, room, command, lines):
+    """Start the camera (`command`), open the page once the camera is in the
+    room, as a user would find it, and wait for the browser's ICE to
+    connect; then stop the camera and the server. (seconds from the page
+    load to connected, the browser's pair, the camera's "connected via" line
+    or None, window.interop); the camera's output lines go to `lines`."""
+    camera = loop.call(_start_camera(command))
+    try:
+        joined = loop.call(_camera_says(camera, "camera: joined room", lines, 20), timeout=25)
+        assert joined is not None, "the camera never joined:\n" + "\n".join(lines)
+        opened = time.monotonic()
+        _open_viewer_page(page, server, room)
+        _wait_ice_connected(page)
+        took = time.monotonic() - opened
+        browser = _browser_pair(page)
+        status = loop.call(_camera_says(camera, ": connected via ", lines, 10), timeout=15)
+        return took, browser, status, page.evaluate("window.interop")
+    finally:
+        loop.call(_stop_camera(camera), timeout=15)
+        loop.call(server.close())
+
+
 def test_browser_connects_to_micropython_camera(browser_network, browser_page, record_property):
     """The camera app itself (firmware/main.py under the MicroPython unix port)
     answers the browser: cam.app's browser path, cam.webrtc, camlink.signal."""
@@ -314,21 +336,8 @@ def test_browser_connects_to_micropython_camera(browser_network, browser_page, r
     lines = []
     with LoopThread() as loop:
         server = loop.call(signaling.serve("127.0.0.1", 0, 0, static_dir=PAGE_DIR))
-        camera = loop.call(_start_camera(_camera_command(server.tcp_port, room, browser_network.address, 60)))
-        try:
-            # The camera is in the room before the page opens, as a user would find it.
-            joined = loop.call(_camera_says(camera, "camera: joined room", lines, 20), timeout=25)
-            assert joined is not None, "the camera never joined:\n" + "\n".join(lines)
-            opened = time.monotonic()
-            _open_viewer_page(page, server, room)
-            _wait_ice_connected(page)
-            took = time.monotonic() - opened
-            browser = _browser_pair(page)
-            status = loop.call(_camera_says(camera, ": connected via ", lines, 10), timeout=15)
-            interop = page.evaluate("window.interop")
-        finally:
-            loop.call(_stop_camera(camera), timeout=15)
-            loop.call(server.close())
+        command = _camera_command("127.0.0.1:%d" % server.tcp_port, room, browser_network.address, 60)
+        took, browser, status, interop = _page_meets_camera(loop, page, server, room, command, lines)
 
     assert not interop["errors"], interop["errors"]
     assert interop["answerApplied"] is True
@@ -363,19 +372,8 @@ def test_browser_meets_a_camera_on_mqtt_through_the_bridge(browser_network, brow
     with Broker({room: "bridge-password"}) as broker, LoopThread() as loop:
         bridge = Bridge(broker.ip, broker.port, None, broker.accounts)
         server = loop.call(signaling.serve("127.0.0.1", 0, 0, static_dir=PAGE_DIR, bridge=bridge))
-        command = _camera_command(0, room, browser_network.address, 60)
-        command[command.index("--signaling") + 1] = broker.url(room)
-        camera = loop.call(_start_camera(command))
-        try:
-            joined = loop.call(_camera_says(camera, "camera: joined room", lines, 20), timeout=25)
-            assert joined is not None, "the camera never joined:\n" + "\n".join(lines)
-            _open_viewer_page(page, server, room)
-            _wait_ice_connected(page)
-            status = loop.call(_camera_says(camera, ": connected via ", lines, 10), timeout=15)
-            interop = page.evaluate("window.interop")
-        finally:
-            loop.call(_stop_camera(camera), timeout=15)
-            loop.call(server.close())
+        command = _camera_command(broker.url(room), room, browser_network.address, 60)
+        _, _, status, interop = _page_meets_camera(loop, page, server, room, command, lines)
     assert not interop["errors"], interop["errors"]
     assert interop["answerApplied"] is True and interop["remoteCandidates"], interop
     assert status is not None, "the camera never reported a connected viewer:\n" + "\n".join(lines)

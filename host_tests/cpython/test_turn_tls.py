@@ -141,6 +141,21 @@ def test_a_cut_tls_connection_withdraws_the_relay_and_allocates_again(tmp_path):
         run(main(), timeout=60)
 
 
+async def relay_trickles_while_gathering(conn, seen):
+    """Start gathering on `conn` (its on_candidate appends to `seen`); once a
+    relayed candidate trickled, check the host one came too and gathering
+    is still waiting for another server. Returns the gathering task."""
+    gathering = asyncio.ensure_future(conn.gather_candidates())
+    for _ in range(100):
+        await asyncio.sleep(0.02)
+        if any(c is not None and c.type == "relay" for c in seen):
+            break
+    kinds = sorted(c.type for c in seen if c is not None)
+    assert "host" in kinds and "relay" in kinds, kinds
+    assert not gathering.done() and None not in seen
+    return gathering
+
+
 def test_a_silent_turns_server_holds_back_only_its_own_candidate(turn_server):
     """A turns: server that accepts TCP and never says a word: the host
     candidates and the other server's relayed one trickle at once; only
@@ -156,14 +171,7 @@ def test_a_silent_turns_server_holds_back_only_its_own_candidate(turn_server):
              "credential": turn_server.password}]
         conn = aio.Connection(True, ice_servers=servers, turn_ssl=netio.tls_context(verify=False),
                               on_candidate=seen.append, **LOOPBACK)
-        gathering = asyncio.ensure_future(conn.gather_candidates())
-        for _ in range(100):
-            await asyncio.sleep(0.02)
-            if any(c is not None and c.type == "relay" for c in seen):
-                break
-        kinds = sorted(c.type for c in seen if c is not None)
-        assert "host" in kinds and "relay" in kinds, kinds
-        assert not gathering.done() and None not in seen
+        gathering = await relay_trickles_while_gathering(conn, seen)
         await conn.close()
         gathering.cancel()
 

@@ -54,7 +54,6 @@ class MqttSignalingClient:
         self.role = None
         self._dropped = 0
         self.malformed = 0
-        self.reconnects = 0
         self.error = None
         self._broker = ("", 0, None, None, None)  # (host, port, TLS context, username, password)
         self._peers = {}  # id -> role, from presence
@@ -65,6 +64,10 @@ class MqttSignalingClient:
         self._closing = False
         self._supervisor = None
         self._client = MqttClient(self.id, self._on_message, keepalive_s, MAX_MESSAGE + 512)
+
+    @property
+    def reconnects(self):
+        return max(0, self.connections - 1)
 
     @property
     def dropped(self):
@@ -155,7 +158,6 @@ class MqttSignalingClient:
                 await netio.sleep_ms(wait_ms)
                 try:
                     await self._open()
-                    self.reconnects += 1
                     wait_ms = _RETRY_MS[0]
                     break
                 except (OSError, MqttError) as e:
