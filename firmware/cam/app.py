@@ -44,6 +44,7 @@ class Session:
         self.send_waits = 0  # sends that waited for room in the socket's buffer
         self.trouble_since = None  # when it last left connected/completed
         self.browser = False
+        self.link = None  # webrtc.peer.DataChannelLink of a browser viewer
         self.auth = None  # camlink.grants.PeerAuth of an authorized viewer
         self.tasks = []
 
@@ -66,6 +67,12 @@ class Session:
         conn = self.conn
         state = conn.state
         pair = conn.selected_pair
+        link = self.link
+        if link is not None and link.state != "open" and state in ("connected", "completed"):
+            return "%s: data channel %s" % (self.viewer_id, link.state)
+        if link is not None and link.state == "open" and pair is not None:
+            return "%s: data channel via %s/%s, %d frames, %d skipped" % (
+                self.viewer_id, pair.local.type, pair.remote.type, link.frames_sent, link.frames_skipped)
         if state in ("connected", "completed") and pair is not None:
             return "%s: connected via %s/%s, %d fps, %d frames, %d waits" % (
                 self.viewer_id, pair.local.type, pair.remote.type, self.fps, self.frames_sent, self.send_waits)
@@ -115,11 +122,20 @@ def from_settings(board, secrets, args, source):
             return netio.tls_context(cadata=f.read())
 
     ca_file = getattr(secrets, "TURN_CA", None)
+    identity = None  # the DTLS certificate browsers check (tools/dtls_cert.py makes it)
+    try:
+        with open(args.get("dtls-cert") or getattr(secrets, "DTLS_CERT", "dtls_cert.der"), "rb") as f:
+            cert = f.read()
+        with open(args.get("dtls-key") or getattr(secrets, "DTLS_KEY", "dtls_key.der"), "rb") as f:
+            identity = (cert, f.read())
+    except OSError:
+        pass
     app = CameraApp(board, source, host, port, room, turn_servers=getattr(secrets, "TURN_SERVERS", None),
                     connection_options=options, turn_tls=context(ca_file) if ca_file else None,
                     camera_secret=getattr(secrets, "CAMERA_SECRET", None), camera_id=getattr(secrets, "CAMERA_ID", None),
                     signaling_tls=context(getattr(secrets, "SIGNALING_CA", "signaling_ca.pem")) if use_tls else None,
-                    room_credential=getattr(secrets, "ROOM_CREDENTIAL", None), signaling_mqtt=mqtt)
+                    room_credential=getattr(secrets, "ROOM_CREDENTIAL", None), signaling_mqtt=mqtt,
+                    dtls_identity=identity)
     return app, url
 
 
@@ -131,7 +147,7 @@ class CameraApp:
                  turn_servers=None, connection_options=None, status=print,
                  restart_after_ms=_RESTART_AFTER_MS, status_ms=_STATUS_MS, turn_tls=None,
                  camera_secret=None, camera_id=None, signaling_tls=None, room_credential=None,
-                 signaling_mqtt=None):
+                 signaling_mqtt=None, dtls_identity=None):
         self.board = board
         self.source = source
         self.signaling = (signaling_host, signaling_port)
@@ -158,6 +174,13 @@ class CameraApp:
             from camlink.grants import Gate
 
             self.gate = Gate(camera_secret, camera_id or room)
+        # Browsers: (certificate DER, key DER) for DTLS, and its fingerprint
+        self.dtls_identity = dtls_identity
+        self.fingerprint = None
+        if dtls_identity is not None:
+            from webrtc.dtls import digest_of, format_fingerprint
+
+            self.fingerprint = format_fingerprint(digest_of(dtls_identity[0]))
         self.status = status
         self.sessions = {}
         self.client = None
@@ -182,8 +205,9 @@ class CameraApp:
             await client.connect(self.signaling[0], self.signaling[1], self.signaling_tls)
         joined = await client.join(self.room, "camera", self.room_credential)
         self.server_ice_servers = joined.get("ice_servers") or []
-        self.status("camera: joined room %r, waiting for viewers%s" % (
-            self.room, "" if self.gate else " (no CAMERA_SECRET: anyone who knows the room can watch)"))
+        self.status("camera: joined room %r, waiting for viewers%s%s" % (
+            self.room, "" if self.gate else " (no CAMERA_SECRET: anyone who knows the room can watch)",
+            "" if self.fingerprint else " (no DTLS certificate: browsers cannot view; tools/dtls_cert.py makes one)"))
         tasks = [asyncio.create_task(self._stream()), asyncio.create_task(self._report_status())]
         started = ticks_ms()
         try:
@@ -291,8 +315,28 @@ class CameraApp:
         session.browser = True
         conn = session.conn
         conn.remote_username, conn.remote_password = offer["ufrag"], offer["pwd"]
-        await self._send(viewer_id, {"type": "sdp", "kind": "answer",
-                                     "sdp": webrtc.build_answer(offer, conn.local_username, conn.local_password)})
+        options = {}
+        if self.dtls_identity is not None and offer["fingerprint"] is not None and session.link is None:
+            from webrtc.dtls import parse_fingerprint
+            from webrtc.peer import DataChannelLink
+
+            try:
+                digest = parse_fingerprint(offer["fingerprint"][1])
+                session.link = DataChannelLink(conn, self.dtls_identity[0], self.dtls_identity[1],
+                                               offer["fingerprint"][0], digest, offer["max_message_size"])
+            except ValueError as exc:
+                self.status("camera: %s: %s" % (viewer_id, exc))
+                await self._close_session(viewer_id)
+                return
+            session.tasks.append(asyncio.create_task(self._run_link(session)))
+            options = {"fingerprint_hex": self.fingerprint, "max_message_size": session.link.sctp.max_message_size}
+        try:
+            answer = webrtc.build_answer(offer, conn.local_username, conn.local_password, **options)
+        except ValueError as exc:
+            self.status("camera: %s: %s" % (viewer_id, exc))
+            await self._close_session(viewer_id)
+            return
+        await self._send(viewer_id, {"type": "sdp", "kind": "answer", "sdp": answer})
         for line in offer["candidates"]:
             try:
                 await conn.add_remote_candidate(aio.Candidate.from_sdp(line))
@@ -334,6 +378,8 @@ class CameraApp:
         session = self.sessions.pop(viewer_id, None)
         if session is None:
             return
+        if session.link is not None:
+            session.link.close()
         for task in session.tasks:
             task.cancel()
         await session.conn.close()
@@ -350,6 +396,21 @@ class CameraApp:
             return  # failed, or closed: the health check deals with it
         self._wake.set()
 
+    async def _run_link(self, session):
+        """A browser's DTLS and SCTP, once ICE has a pair; a failure (a
+        wrong fingerprint, an aborted association) ends the session."""
+        try:
+            await session.conn.connect()
+            await session.link.run()
+        except ConnectionError:
+            if session.link.error is not None:
+                self.status("camera: %s: %s" % (session.viewer_id, session.link.error))
+                await self._close_session(session.viewer_id)
+            return
+        except Exception as exc:  # noqa: BLE001 - a bug here must not stop the camera
+            self.status("camera: %s: data channel stopped: %r" % (session.viewer_id, exc))
+            await self._close_session(session.viewer_id)
+
     async def _receive(self, session):
         conn = session.conn
         while True:
@@ -357,6 +418,11 @@ class CameraApp:
                 data = await conn.recv()
             except ConnectionError:
                 return
+            link = session.link
+            if link is not None:
+                if link.handle_datagram(data) and link.state == "open":
+                    self._wake.set()
+                continue
             if framing.is_frame_datagram(data):
                 try:
                     completed, dropped, _ = framing.parse_report(data)
@@ -365,6 +431,8 @@ class CameraApp:
                 session.on_report(completed, dropped)
 
     def _streamable(self, session):
+        if session.link is not None:
+            return session.link.state == "open"
         return session.conn.state in ("connected", "completed")
 
     def _due(self, session, now):
@@ -403,6 +471,10 @@ class CameraApp:
     async def _send_frame(self, session, frame):
         """Every chunk of a frame, each waiting while the socket's buffer is
         full: the link's pace, not loss, sets the frame rate it reaches."""
+        if session.link is not None:
+            if session.link.send_frame(frame, self.frames_captured):
+                session.frames_sent += 1
+            return
         conn = session.conn
         try:
             for chunk in self.chunker.chunks(frame):

@@ -9,15 +9,12 @@ offer: one `m=application ... webrtc-datachannel` section with our ICE
 credentials, `a=ice-options:trickle` (candidates follow as `candidate`
 messages) and a BUNDLE group naming the offer's mid.
 
-What this does NOT do: DTLS and SCTP. The answer must carry a DTLS
-fingerprint for the browser to accept it (RFC 8842); when the caller has no
-certificate, the fingerprint is 32 random bytes. `a=setup:active` makes the
-camera the DTLS client, so the browser waits for a ClientHello that never
-comes: the browser's ICE reaches "connected" (checks, nomination, consent all
-work over the pair), while its DTLS transport and `connectionState` stay at
-"connecting" and no data channel opens. Frames move over the selected ICE
-pair as plain datagrams (firmware/PROTOCOL.md), which only a non-browser
-viewer reads.
+For DTLS (webrtc.dtls, RFC 8842) the offer gives the browser's certificate
+fingerprint and its setup role, and the answer carries the camera's
+fingerprint with `a=setup:active`: the camera is the DTLS client. The
+answer also gives `a=max-message-size` (RFC 8841 §6), what the camera
+takes in one message. Without a certificate (tests of ICE alone) the
+fingerprint is 32 random bytes and no data channel can open.
 
 One source for MicroPython and CPython: no typing, re or dataclasses.
 """
@@ -28,6 +25,7 @@ from ice.compat import urandom
 from ice.sdp import SdpError, format_attribute, parse_attribute
 
 _ICE_NAMES = ("ice-ufrag", "ice-pwd", "ice-options", "ice-lite", "candidate", "end-of-candidates")
+_DTLS_NAMES = ("fingerprint", "setup", "max-message-size", "sctp-port")
 _HEX = "0123456789abcdefABCDEF"
 _PROTOCOLS = ("UDP/DTLS/SCTP", "TCP/DTLS/SCTP")  # RFC 8841 §4.1
 
@@ -59,6 +57,9 @@ def parse_offer(sdp_text):
     media, protocol, format  of the first m= line ("application", "UDP/DTLS/SCTP",
                       "webrtc-datachannel")
     sections          how many m= sections the offer has
+    fingerprint       (hash name, "AA:BB:..") of the first a=fingerprint, or None
+    setup             the a=setup role ("actpass", "passive", "active"), or None
+    max_message_size  a=max-message-size, else 65536 (RFC 8841 §6.1)
 
     Only the first m= section counts: browsers BUNDLE everything onto it.
     Raises SdpError (a ValueError) when there is no m= section, no
@@ -66,7 +67,7 @@ def parse_offer(sdp_text):
     """
     info = {"ufrag": None, "pwd": None, "ice_lite": False, "mid": None, "candidates": [],
             "trickle": False, "end_of_candidates": False, "media": None, "protocol": None,
-            "format": None, "sections": 0}
+            "format": None, "sections": 0, "fingerprint": None, "setup": None, "max_message_size": 65536}
     session = {}  # session-level ufrag / pwd, used when the section has none
     section = 0
     for line in _lines(sdp_text):
@@ -83,6 +84,9 @@ def parse_offer(sdp_text):
         name = _attr_name(line)
         if name == "mid" and section == 1:
             info["mid"] = line[6:]
+            continue
+        if name in _DTLS_NAMES:
+            _dtls_attribute(info, name, line)
             continue
         if name not in _ICE_NAMES:
             continue
@@ -119,6 +123,24 @@ def parse_offer(sdp_text):
     return info
 
 
+def _dtls_attribute(info, name, line):
+    value = line[line.find(":") + 1 :].strip()
+    if name == "fingerprint":
+        parts = value.split()
+        if len(parts) != 2:
+            raise SdpError("bad a=fingerprint: %r" % line)
+        if info["fingerprint"] is None:
+            info["fingerprint"] = (parts[0].lower(), parts[1])
+    elif name == "setup":
+        info["setup"] = value.lower()
+    elif name == "max-message-size":
+        try:
+            size = int(value)
+        except ValueError:
+            raise SdpError("bad a=max-message-size: %r" % line)
+        info["max_message_size"] = size if size > 0 else 1 << 30  # 0: any size (§6.1)
+
+
 def _fingerprint(fingerprint_hex):
     """`AA:BB:...` (RFC 8122 §5) of 32 bytes: the given hex (colons optional) or random."""
     if fingerprint_hex is None:
@@ -133,11 +155,12 @@ def _fingerprint(fingerprint_hex):
     return ":".join(digits[i : i + 2] for i in range(0, 64, 2))
 
 
-def build_answer(offer_info, ufrag, pwd, fingerprint_hex=None, candidates=None):
+def build_answer(offer_info, ufrag, pwd, fingerprint_hex=None, candidates=None, max_message_size=None):
     """The SDP answer (CRLF lines) to a data-channel-only offer that
     `parse_offer` read: our ICE credentials, trickle, `a=setup:active`,
-    SCTP port 5000 and a sha-256 fingerprint (`fingerprint_hex`, else 32
-    random bytes: there is no DTLS, see the module docstring).
+    SCTP port 5000, a sha-256 fingerprint (`fingerprint_hex`, else 32
+    random bytes: no DTLS, see the module docstring) and
+    `a=max-message-size` when given.
 
     `candidates` (`candidate:...` lines) go into the answer, followed by
     `a=end-of-candidates`, for an offerer that does not trickle; by default
@@ -148,6 +171,8 @@ def build_answer(offer_info, ufrag, pwd, fingerprint_hex=None, candidates=None):
     if offer_info.get("sections") != 1 or offer_info.get("media") != "application" or \
             offer_info.get("protocol") not in _PROTOCOLS or offer_info.get("format") != "webrtc-datachannel":
         raise SdpError("only a data-channel-only offer (one m=application section) can be answered")
+    if offer_info.get("setup") == "active":
+        raise SdpError("the offer wants to be the DTLS client (a=setup:active): the camera is always the client")
     mid = offer_info.get("mid")
     session_id = (struct.unpack(">I", urandom(4))[0] >> 1) + 1
     out = ["v=0", "o=- %d 2 IN IP4 127.0.0.1" % session_id, "s=-", "t=0 0"]
@@ -163,6 +188,8 @@ def build_answer(offer_info, ufrag, pwd, fingerprint_hex=None, candidates=None):
     if mid is not None:
         out.append("a=mid:" + mid)
     out.append("a=sctp-port:5000")
+    if max_message_size is not None:
+        out.append("a=max-message-size:%d" % max_message_size)
     if candidates is not None:
         for line in candidates:
             name, cand = parse_attribute(line)

@@ -240,6 +240,11 @@ class Connection:
     def selected_pair(self):
         return self._agent.selected_pair
 
+    @property
+    def max_data_size(self):
+        """The largest datagram send() takes (Config.max_data_size)."""
+        return self._max_data_size
+
     def _credentials_changed(self):
         agent = self._agent
         if self._remote_username and self._remote_password and (
