@@ -1,10 +1,12 @@
 """Signaling server: cameras and viewers meet in rooms (firmware/PROTOCOL.md).
 
     python tools/signaling.py --host 127.0.0.1 --tcp-port 8765 --http-port 8080 [--static DIR]
+        [--ice-servers '[{"urls": "stun:stun.example.org:3478"}]']
 
 Two transports feed the same rooms: one JSON object per line over TCP (devices,
 the CPython viewer) and one JSON object per WebSocket text message on
-`GET /ws` of the HTTP port (browsers). The HTTP port also serves `--static DIR`.
+`GET /ws` of the HTTP port (browsers). The HTTP port also serves `--static DIR`,
+by default tools/web/: the browser viewer page (`GET /?room=NAME`).
 CPython 3.11+ with the `websockets` package, whose asyncio server runs the HTTP
 port: it parses requests, does the RFC 6455 handshake, framing and closing,
 and our `process_request` hook answers every plain HTTP request (static files,
@@ -28,6 +30,9 @@ Rules beyond the protocol table:
 - Admission (tools/admission.py): `--room-secret` makes a join need a room
   credential, `--joins-per-minute` caps joins per address, `--turn-secret`
   hands out TURN credentials that expire; `--tls-cert/--tls-key` serve TLS.
+- `--ice-servers JSON`: RTCIceServer entries every `joined` carries in
+  `ice_servers` (before the TURN credentials of `--turn-secret`), so pages
+  learn the site's STUN and TURN servers.
 - `--mqtt-bridge URL --mqtt-accounts FILE`: the rooms live on an MQTT broker
   (camlink.mqtt_signal); each client here gets an MQTT client of its own in
   its room (tools/mqtt_signaling.Bridge), so browsers meet cameras that
@@ -69,6 +74,7 @@ KEEPALIVE_IDLE_S = 60  # a silent device connection is probed after this
 KEEPALIVE_INTERVAL_S = 10
 CLOSE_TIMEOUT = 2.0
 ROLES = ("camera", "viewer")
+WEB_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "web")  # the viewer page
 SERVER_TYPES = ("join", "joined", "peer-joined", "peer-left", "error")
 
 CONTENT_TYPES = {
@@ -167,16 +173,17 @@ class Hub:
     Admission (tools/admission.py): with `room_secret` a join needs a room
     credential; `limiter` caps joins per address; with `turn` =
     (secret, [URI...], seconds) each `joined` carries TURN credentials that
-    expire after that long."""
+    expire after that long, after the `ice_servers` entries given here."""
 
     def __init__(self, max_rooms=MAX_ROOMS, max_peers=MAX_PEERS, room_secret=None, limiter=None, turn=None,
-                 bridge=None):
+                 bridge=None, ice_servers=()):
         self.bridge = bridge  # tools/mqtt_signaling.Bridge: rooms live on an MQTT broker
         self.max_rooms = max_rooms
         self.max_peers = max_peers
         self.room_secret = room_secret
         self.limiter = limiter
         self.turn = turn
+        self.ice_servers = list(ice_servers)  # RTCIceServer dicts for every `joined`
         self.refused_joins = 0
         self.rooms = {}  # name -> {id: Peer}, in join order
         self.ids = set()
@@ -248,10 +255,13 @@ class Hub:
         peer.id, peer.room, peer.role = self._new_id(), room, role
         joined = {"type": "joined", "id": peer.id, "room": room,
                   "peers": [{"id": p.id, "role": p.role} for p in members.values()]}
+        servers = list(self.ice_servers)
         if self.turn is not None:
             secret, urls, ttl_s = self.turn
             username, password = admission.turn_credentials(secret, peer.id, ttl_s)
-            joined["ice_servers"] = [{"urls": list(urls), "username": username, "credential": password}]
+            servers.append({"urls": list(urls), "username": username, "credential": password})
+        if servers:
+            joined["ice_servers"] = servers
         peer.send(joined)
         for other in members.values():
             other.send({"type": "peer-joined", "id": peer.id, "role": role})
@@ -613,7 +623,8 @@ async def _drain_until_eof(reader):
 async def serve(host, tcp_port, http_port, static_dir=None, *, max_rooms=MAX_ROOMS,
                 max_peers=MAX_PEERS, max_connections=MAX_CONNECTIONS, tls=None, **admission_options):
     """Start both listeners; ports 0 pick free ones (see `.tcp_port`, `.http_port`).
-    `tls`: an ssl.SSLContext; `admission_options`: Hub's room_secret, limiter, turn."""
+    `tls`: an ssl.SSLContext; `admission_options`: Hub's room_secret, limiter, turn,
+    ice_servers, bridge."""
     server = SignalingServer(static_dir, max_rooms, max_peers, max_connections, **admission_options)
     try:
         await server.start(host, tcp_port, http_port, tls)
@@ -621,6 +632,27 @@ async def serve(host, tcp_port, http_port, static_dir=None, *, max_rooms=MAX_ROO
         await server.close()
         raise
     return server
+
+
+def parse_ice_servers(text):
+    """`--ice-servers`: a JSON list of RTCIceServer dicts ("urls": a URI or
+    a list of them; "username" and "credential" text, optional)."""
+    try:
+        servers = json.loads(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError("not JSON: %s" % exc)
+    if not isinstance(servers, list):
+        raise argparse.ArgumentTypeError("a JSON list of {\"urls\": ...} objects")
+    for entry in servers:
+        urls = entry.get("urls") if isinstance(entry, dict) else None
+        if isinstance(urls, str):
+            urls = [urls]
+        if not urls or not isinstance(urls, list) or not all(isinstance(u, str) and u for u in urls):
+            raise argparse.ArgumentTypeError("every entry needs \"urls\": a URI or a list of URIs: %r" % (entry,))
+        for key in ("username", "credential"):
+            if key in entry and not isinstance(entry[key], str):
+                raise argparse.ArgumentTypeError("%s must be text: %r" % (key, entry))
+    return servers
 
 
 def _read_secret(path):
@@ -656,6 +688,8 @@ async def _main(args):
     if args.turn_secret:
         with open(args.turn_secret) as f:  # coturn keys its HMAC with the text as written
             options["turn"] = (f.read().strip().encode(), args.turn_url, args.turn_ttl)
+    if args.ice_servers:
+        options["ice_servers"] = args.ice_servers
     server = await serve(args.host, args.tcp_port, args.http_port, args.static,
                          max_rooms=args.max_rooms, max_peers=args.max_peers,
                          max_connections=args.max_connections, tls=tls, **options)
@@ -674,7 +708,10 @@ def main(argv=None):
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--tcp-port", type=int, default=8765, help="JSON lines (default 8765)")
     parser.add_argument("--http-port", type=int, default=8080, help="WebSocket /ws and static files (default 8080)")
-    parser.add_argument("--static", metavar="DIR", help="serve files from DIR over HTTP")
+    parser.add_argument("--static", metavar="DIR", default=WEB_DIR,
+                        help="serve files from DIR over HTTP (default: the viewer page, tools/web)")
+    parser.add_argument("--ice-servers", metavar="JSON", type=parse_ice_servers,
+                        help='RTCIceServer list every joined carries, e.g. \'[{"urls": "stun:stun.example.org:3478"}]\'')
     parser.add_argument("--max-rooms", type=int, default=MAX_ROOMS)
     parser.add_argument("--max-peers", type=int, default=MAX_PEERS, help="per room")
     parser.add_argument("--max-connections", type=int, default=MAX_CONNECTIONS)

@@ -69,7 +69,8 @@ class Session:
         pair = conn.selected_pair
         link = self.link
         if link is not None and link.state != "open" and state in ("connected", "completed"):
-            return "%s: data channel %s" % (self.viewer_id, link.state)
+            return "%s: data channel %s (DTLS %s, SCTP %s)" % (self.viewer_id, link.state, link.dtls.state,
+                                                               link.sctp.state)
         if link is not None and link.state == "open" and pair is not None:
             return "%s: data channel via %s/%s, %d frames, %d skipped" % (
                 self.viewer_id, pair.local.type, pair.remote.type, link.frames_sent, link.frames_skipped)
@@ -279,14 +280,14 @@ class CameraApp:
             why = session.auth.check(msg)
             if why is None:
                 return session
-            if kind not in ("hello", "ice") or (kind == "ice" and "grant" not in msg):
+            if kind not in ("hello", "ice", "sdp") or (kind in ("ice", "sdp") and "grant" not in msg):
                 gate.counters[why] += 1
                 return None
             # A new opening from a viewer we have a session with (it lost
             # ours): once it proves its grant again, it replaces the old one.
         if kind == "hello":
             reply = gate.challenge(sender, msg)
-        elif kind == "ice":
+        elif kind == "ice" or (kind == "sdp" and msg.get("kind") == "offer"):  # a browser opens with its offer
             auth, reply = gate.admit(sender, msg)
             if auth is not None:
                 if session is not None:

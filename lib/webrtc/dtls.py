@@ -12,8 +12,10 @@ against the fingerprint its SDP gave (RFC 8122 §5, RFC 8842).
 `send(record)` must not block (it drops a record when the socket is
 full: SCTP and the handshake's timers send again). Decrypted packets go
 to `on_packet(view)`; the view lasts the call. State: "new",
-"connecting", "connected" (the first application data came: the peer has
-finished), "failed" with `error` saying why.
+"connecting", "connected", "failed" with `error` saying why. A packet
+sent while connecting waits (one, the latest: SCTP's INIT) and goes the
+moment the handshake ends; on MicroPython, whose `tls` does not tell when
+the handshake is over, that write going through is how we learn it.
 
 The camera is the client (`a=setup:active`): mbedTLS as server would need
 HelloVerify and, before 3.6.6, rejects Chrome's fragmented ClientHello.
@@ -72,6 +74,7 @@ class _Base:
         self.state = "new"
         self.error = None
         self.peer_digest = None
+        self._waiting = None  # a packet sent while connecting
         self.counters = {"records_in": 0, "records_out": 0, "packets_in": 0, "packets_out": 0,
                          "not_sent": 0, "bad_records": 0}
 
@@ -157,6 +160,11 @@ if IS_MICROPYTHON:
             ssl = self._ssl
             while True:
                 try:
+                    if self.state == "connecting" and self._waiting is not None and \
+                            ssl.write(self._waiting) is not None:
+                        self._waiting = None  # written: the handshake is over
+                        self.state = "connected"
+                        self.counters["packets_out"] += 1
                     n = ssl.readinto(self._buf)
                 except OSError as exc:
                     if self.state == "connected":
@@ -173,6 +181,10 @@ if IS_MICROPYTHON:
                 self.on_packet(self._view[:n])
 
         def send(self, packet):
+            if self.state == "connecting":
+                self._waiting = bytes(packet)
+                self._read()
+                return self._waiting is None
             if self.state != "connected":
                 return False
             n = self._ssl.write(packet)
@@ -246,6 +258,9 @@ else:
                 self._fail(self.error or "DTLS: the peer sent no certificate")
                 return
             self.state = "connected"
+            if self._waiting is not None:
+                self.send(self._waiting)
+                self._waiting = None
 
         def receive(self, record):
             if self.state in ("new", "failed", "closed"):
@@ -272,6 +287,9 @@ else:
             self._flush()
 
         def send(self, packet):
+            if self.state == "connecting":
+                self._waiting = bytes(packet)
+                return False
             if self.state != "connected":
                 return False
             self._ssl.send(bytes(packet))

@@ -8,7 +8,7 @@ datachannel) on top. The camera app keeps one per browser viewer.
     link.send_frame(jpeg, frame_id)          # False: skipped, SCTP is full
 
 Frames go as one binary message each: a 12-byte header (magic 0x83, flags,
-frame id u16, the camera's ms clock u32, JPEG size u32, big-endian) then
+frame id u16, the camera's ms clock u32 (wraps at 2**30), JPEG size u32, big-endian) then
 the JPEG (firmware/PROTOCOL.md "Browsers"), on the channel the browser
 opened, on its terms (unordered, a lifetime). A text message
 `{"type": "ping", "t": T}` is answered with `{"type": "pong", "t": T,
@@ -77,9 +77,12 @@ class DataChannelLink:
         self.dtls.send(packet)
 
     def _on_packet(self, packet):
-        if self.dtls_ms is None:
-            self.dtls_ms = ticks_diff(ticks_ms(), self.started_ms)
+        self._handshake_done()
         self.sctp.receive(packet, ticks_ms())
+
+    def _handshake_done(self):
+        if self.dtls_ms is None and self.dtls.state == "connected":
+            self.dtls_ms = ticks_diff(ticks_ms(), self.started_ms)
 
     def _on_open(self, channel):
         if self.channel is None:
@@ -120,6 +123,7 @@ class DataChannelLink:
         ConnectionError saying why it failed."""
         self.started_ms = ticks_ms()
         self.dtls.start()
+        self.sctp.connect(self.started_ms)  # INIT waits for the handshake; browsers send theirs too (§5.2.1)
         while not self._closed:
             if self.dtls.state == "failed":
                 self.error = self.dtls.error
@@ -134,6 +138,7 @@ class DataChannelLink:
             await netio.wait_event(self._wake, 1000 if wait is None else max(1, wait))
             self._wake.clear()
             self.dtls.poll()
+            self._handshake_done()
             self.sctp.handle_timeout(ticks_ms())
 
     def send_frame(self, frame, frame_id):
