@@ -456,6 +456,12 @@ class CameraApp:
                 frame = self.source.capture()
                 self.frames_captured += 1
                 for session in due:
+                    if session.link is not None:
+                        # SCTP may send it again later, while the camera
+                        # reuses its buffer: one copy for every browser
+                        frame = bytes(frame)
+                        break
+                for session in due:
                     await self._send_frame(session, frame)
                     session.frame_sent(ticks_us())
             wait = idle_us

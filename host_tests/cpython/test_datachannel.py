@@ -184,3 +184,65 @@ def test_wrong_fingerprint_is_refused(micropython, identity):
     (frames, state, _), lines = run_session(micropython, identity, tamper=tamper, timeout_s=8)
     assert frames == [] and state != "open"
     assert any("does not match the fingerprint" in line for line in lines), "\n".join(lines)
+
+
+def nft(*commands):
+    """Run nft commands in the current network namespace; the output."""
+    out = subprocess.run(["nft", *commands], check=True, capture_output=True, text=True)
+    return out.stdout
+
+
+def dropped_by(table):
+    """Packets the `drop` rules of `table` dropped (their counters)."""
+    listing = nft("list", "table", "ip", table)
+    return sum(int(part.split()[0]) for part in listing.split("counter packets ")[1:])
+
+
+@pytest.fixture
+def private_network():
+    """A network namespace of this test's own: its nftables rules drop
+    packets between the camera and aiortc and nothing else."""
+    from browser import PrivateNetwork
+
+    try:
+        network = PrivateNetwork()
+        network.__enter__()
+    except (OSError, subprocess.SubprocessError) as exc:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip("no network namespace (needs root and iproute2): %s" % exc)
+    try:
+        yield network
+    finally:
+        network.__exit__(None, None, None)
+
+
+def test_first_handshake_flight_dropped_then_frames(private_network, micropython, identity):
+    """The camera's first ClientHello is lost (RFC 6347 §4.2.4: the client
+    sends its flight again on its timer); the session still streams."""
+    nft("add", "table", "ip", "loss")
+    nft("add", "chain", "ip", "loss", "out", "{ type filter hook output priority 0; }")
+    # DTLS handshake record (content type 22) holding a ClientHello (type 1);
+    # the quota passes the second one (a ClientHello is about 170 bytes with headers)
+    nft("add", "rule", "ip", "loss", "out", "udp", "length", "> 60", "@th,64,8", "22", "@th,168,8", "1",
+        "quota", "until", "300", "bytes", "counter", "drop")
+    (frames, state, first_s), lines = run_session(micropython, identity, frames_wanted=20)
+    assert dropped_by("loss") == 1
+    assert len(frames) >= 20 and state == "open", "\n".join(lines)
+    check_frames(frames)
+    assert first_s >= 0.9  # waited for the resend (mbedTLS's first timeout is 1 s)
+
+
+def test_frames_keep_coming_through_5_percent_loss(private_network, micropython, identity):
+    """5 % of datagrams each way lost once the session streams: SCTP
+    retransmits or abandons (the channel's 500 ms lifetime), frames go on."""
+    (frames, state, _), lines = run_session(micropython, identity, frames_wanted=10)
+    assert len(frames) >= 10
+    nft("add", "table", "ip", "loss")
+    nft("add", "chain", "ip", "loss", "out", "{ type filter hook output priority 0; }")
+    nft("add", "rule", "ip", "loss", "out", "meta", "l4proto", "udp", "numgen", "random", "mod", "100", "< 5",
+        "counter", "drop")
+    (frames, state, _), lines = run_session(micropython, identity, frames_wanted=60, timeout_s=30)
+    assert dropped_by("loss") > 10
+    assert len(frames) >= 60 and state == "open", "\n".join(lines)
+    check_frames(frames)

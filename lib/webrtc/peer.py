@@ -34,7 +34,7 @@ DTLS_OVERHEAD = 80  # a record's header, IV, MAC and padding at most (AES-CBC wi
 
 class DataChannelLink:
     def __init__(self, conn, cert_der, key_der, algorithm, digest, peer_max_message_size=65536,
-                 max_frames_queued=3, max_in_flight=160, max_message_size=2048):
+                 max_frames_queued=2, max_in_flight=160, max_message_size=2048):
         self.conn = conn
         self.dtls = dtls.DtlsClient(cert_der, key_der, algorithm, digest, self._send_record, self._on_packet,
                                     conn.max_data_size)
@@ -42,6 +42,7 @@ class DataChannelLink:
                                 max_in_flight=max_in_flight,
                                 max_messages=max_frames_queued + 1, max_message_size=max_message_size)
         self.sctp.peer_max_message_size = peer_max_message_size
+        self.max_frames_queued = max_frames_queued
         self.channels = DataChannels(self.sctp, even=True, on_open=self._on_open, on_message=self._on_message)
         self.channel = None  # the one frames go on: the first the browser opens
         self.error = None
@@ -142,12 +143,14 @@ class DataChannelLink:
             self.sctp.handle_timeout(ticks_ms())
 
     def send_frame(self, frame, frame_id):
-        """Queue one JPEG for the browser; False when it was skipped."""
+        """Queue one JPEG for the browser; False when it was skipped. SCTP
+        keeps it until acknowledged: `frame` must not change (a camera's
+        reused buffer must be copied first)."""
         channel = self.channel
         if channel is None or channel.state != "open" or self.sctp.state != "established":
             return False
         size = len(frame)
-        if not self.sctp.can_send(FRAME_HEADER_SIZE + size):
+        if self.sctp.queued_messages() >= self.max_frames_queued or not self.sctp.can_send(FRAME_HEADER_SIZE + size):
             self.frames_skipped += 1
             return False
         now = ticks_ms()

@@ -411,6 +411,10 @@ class Association:
         """TSNs numbered and not yet acknowledged or abandoned."""
         return (self._next_tsn - self._cum_acked - 1) & _MASK
 
+    def queued_messages(self):
+        """Messages sent and not yet acknowledged or abandoned."""
+        return len(self._messages) - self._messages.count(None)
+
     def can_send(self, size):
         """True when `send` of a message of `size` bytes would take it now."""
         if self.state != "established":
