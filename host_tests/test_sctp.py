@@ -254,3 +254,37 @@ def test_dcep_open_on_our_parity_or_beyond_the_cap_is_refused():
     theirs.open("back", link.now)  # stream 1: beyond b's cap of one
     link.run(20)
     assert ours.counters["refused"] == 1 and PPID_STRING == 51
+
+
+def test_fuzzed_packets_are_dropped_and_counted_never_raised():
+    """Seeded random chunks behind a valid header and checksum (what gets
+    past DTLS): the association counts them and still carries messages."""
+    link = connected()
+    link.a.transmit = lambda p: None
+    seed = 12345
+    kinds = (sctp.DATA, sctp.INIT, sctp.INIT_ACK, sctp.SACK, sctp.HEARTBEAT, sctp.ABORT, sctp.SHUTDOWN,
+             sctp.COOKIE_ECHO, 0x40, 0x80, 0xC1, 130)  # FORWARD-TSN may move it on: tested on its own
+    for n in range(1500):
+        seed = (seed * 1103515245 + 12345) & 0x7FFFFFFF
+        size = 16 + seed % 64
+        packet = bytearray(size)
+        for i in range(12, size):
+            seed = (seed * 1103515245 + 12345) & 0x7FFFFFFF
+            packet[i] = (seed >> 16) & 0xFF
+        packet[12] = kinds[seed % len(kinds)]
+        if kinds[seed % len(kinds)] in (sctp.ABORT, sctp.SHUTDOWN, sctp.INIT):
+            packet[12] = sctp.SACK  # these end or restart the association: tested on their own
+        struct.pack_into(">HHI", packet, 0, 5000, 5000, link.a._tag)
+        if n % 3 == 0:
+            struct.pack_into(">H", packet, 14, seed % (size + 8))  # a chunk length that may lie
+        crc32c.stamp(packet, size)
+        link.a.receive(packet, link.now)
+    counted = link.a.counters
+    assert counted["malformed"] + counted["unknown_chunks"] + counted["dropped_out_of_order"] + \
+        counted["duplicates"] > 100
+    link.a.transmit = lambda p: link._put("b", p)
+    link.run(50)
+    assert link.a.state == "established"
+    link.b.send(1, PPID_BINARY, b"after", link.now)
+    link.run(3000)
+    assert link.got["a"] and link.got["a"][-1][2] == b"after"

@@ -2,11 +2,15 @@
 
 Starts the signaling server, the camera app under the MicroPython unix port
 (synthetic JPEG frames, the `unix` board settings) and the CPython viewer,
-all on loopback; prints the viewer page's address and progress lines. The
-camera gets a secret made for the run and lets in only viewers with a grant
-from it (camlink.grants): the demo's viewer holds one.
+all on loopback; prints the two pages' addresses and progress lines: the
+browser page (tools/web/index.html, served by the signaling server), where
+the browser takes frames straight from the camera over a WebRTC data
+channel, and the CPython viewer's page. The camera gets a secret and a
+DTLS certificate made for the run and lets in only viewers with a grant
+from it (camlink.grants): the CPython viewer holds one, and the browser
+page's address carries another.
 
-    python tools/demo.py [--seconds N] [--http-port 8081] [--heap 256K] [--signaling mqtt]
+    python tools/demo.py [--seconds N] [--page-port 8080] [--http-port 8081] [--heap 256K] [--signaling mqtt]
 
 `--signaling mqtt` (make demo SIGNALING=mqtt) signals through a private
 Mosquitto (tools/mosquitto.py) instead of tools/signaling.py.
@@ -22,7 +26,9 @@ import secrets
 import signal
 import sys
 import time
+from urllib.parse import quote
 
+import dtls_cert
 import packages
 import signaling
 import viewer as viewer_tool
@@ -49,22 +55,26 @@ async def pipe_lines(stream, prefix, log):
 
 
 def camera_command(signaling_url, heap, seconds=None):
+    cert, key = dtls_cert.make(os.path.join(BUILD, "dtls"))
     command = [MICROPYTHON, "-X", "heapsize=" + heap, os.path.join(ROOT, "firmware", "main.py"),
                "--board", "unix", "--signaling", signaling_url, "--room", ROOM,
-               "--interface", "127.0.0.1"]
+               "--interface", "127.0.0.1", "--dtls-cert", cert, "--dtls-key", key]
     if seconds is not None:
         command += ["--seconds", str(seconds)]
     return command
 
 
-async def run(seconds=None, http_port=8081, heap=None, log=None, stop=None, on_ready=None, mqtt=False):
+async def run(seconds=None, http_port=8081, heap=None, log=None, stop=None, on_ready=None, mqtt=False,
+              page_port=8080):
     """Run the three parts until `stop` (an asyncio.Event) is set, SIGINT or
     SIGTERM, or `seconds` pass; returns the viewer's frame count at the end.
     `on_ready(viewer)` is called once the page is served."""
     log = log or log_line
     # The MQTT client and its reads cost the camera heap (and its small reads
     # fragment it): a board with PSRAM has it to spare.
-    heap = heap or ("320K" if mqtt else "256K")
+    # A browser's DTLS session keeps mbedTLS's record buffers in the heap
+    # (about 40 KB on the unix port), beside the CPython viewer's session.
+    heap = heap or "384K"
     compile_camera()
     camera_secret = secrets.token_bytes(32)
     settings = os.path.join(BUILD, "settings")  # the camera's secrets.py, first on its MICROPYPATH
@@ -79,7 +89,7 @@ async def run(seconds=None, http_port=8081, heap=None, log=None, stop=None, on_r
         broker = Broker({ROOM: secrets.token_hex(16)}).start()
         url, address, account = broker.url(ROOM), (broker.ip, broker.port), (ROOM, broker.accounts[ROOM])
     else:
-        server = await signaling.serve("127.0.0.1", 0, 0)
+        server = await signaling.serve("127.0.0.1", 0, page_port, static_dir=signaling.WEB_DIR)
         url, address, account = "127.0.0.1:%d" % server.tcp_port, ("127.0.0.1", server.tcp_port), None
     viewer = viewer_tool.Viewer(address, ROOM, ("127.0.0.1", http_port), include_loopback=True, grant=grant,
                                 signaling_mqtt=account,
@@ -93,7 +103,12 @@ async def run(seconds=None, http_port=8081, heap=None, log=None, stop=None, on_r
         await viewer.start()
         log("demo: signaling %s, camera pid %d (MicroPython unix port)" % (
             "through Mosquitto on %s:%d" % address if mqtt else "on %s:%d" % address, camera.pid))
-        log("demo: viewer page: %s" % viewer.url)
+        if server is not None:
+            browser_grant = grants.issue(camera_secret, ROOM, "demo-browser", time.time() + 24 * 3600)
+            claims, _, key = browser_grant.partition("#")
+            log("demo: browser page, frames straight from the camera over a WebRTC data channel: "
+                "http://127.0.0.1:%d/?room=%s&grant=%s#%s" % (server.http_port, ROOM, quote(claims, safe=""), key))
+        log("demo: CPython viewer's page: %s" % viewer.url)
         log("demo: the camera lets in only viewers with a grant from its secret; this viewer holds one")
         if on_ready is not None:
             on_ready(viewer)
@@ -130,12 +145,14 @@ def log_line(line):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, help="stop after this long (default: Ctrl-C)")
-    parser.add_argument("--http-port", type=int, default=8081, help="viewer page port (0: any free)")
+    parser.add_argument("--http-port", type=int, default=8081, help="CPython viewer's page port (0: any free)")
+    parser.add_argument("--page-port", type=int, default=8080, help="browser page port (0: any free)")
     parser.add_argument("--heap", help="MicroPython heap for the camera (default 256K, 320K with MQTT)")
     parser.add_argument("--signaling", choices=("server", "mqtt"), default="server",
                         help="tools/signaling.py (default) or a private Mosquitto broker")
     args = parser.parse_args(argv)
-    frames = asyncio.run(run(args.seconds, args.http_port, args.heap, mqtt=args.signaling == "mqtt"))
+    frames = asyncio.run(run(args.seconds, args.http_port, args.heap, mqtt=args.signaling == "mqtt",
+                             page_port=args.page_port))
     print("demo: %d frames reached the viewer" % frames, flush=True)
     return 0 if frames else 1
 

@@ -187,6 +187,7 @@ class CameraApp:
         self.client = None
         self.chunker = framing.Chunker()
         self.frames_captured = 0
+        self.frames_short_of_heap = 0
         self.restart_after_ms = restart_after_ms
         self.status_ms = status_ms
         self._stopping = False
@@ -455,12 +456,15 @@ class CameraApp:
                 due = [s for s in self.sessions.values() if self._due(s, now)]  # a copy: sessions come and go
                 frame = self.source.capture()
                 self.frames_captured += 1
-                for session in due:
-                    if session.link is not None:
-                        # SCTP may send it again later, while the camera
-                        # reuses its buffer: one copy for every browser
+                if any(session.link is not None for session in due):
+                    # SCTP may send it again later, while the camera reuses
+                    # its buffer: one copy for every browser
+                    try:
                         frame = bytes(frame)
-                        break
+                    except MemoryError:
+                        self.frames_short_of_heap += 1  # this frame is skipped, the stream goes on
+                        gc.collect()
+                        due = [s for s in due if s.link is None]
                 for session in due:
                     await self._send_frame(session, frame)
                     session.frame_sent(ticks_us())

@@ -246,3 +246,42 @@ def test_frames_keep_coming_through_5_percent_loss(private_network, micropython,
     assert dropped_by("loss") > 10
     assert len(frames) >= 60 and state == "open", "\n".join(lines)
     check_frames(frames)
+
+
+DTLS_GARBAGE = """
+import sys
+from webrtc.dtls import DtlsClient
+cert = open(sys.argv[1], "rb").read()
+key = open(sys.argv[2], "rb").read()
+sent = []
+seed = 99
+for round in range(20):
+    client = DtlsClient(cert, key, "sha-256", b"\\0" * 32, lambda r: sent.append(len(r)) or True, lambda p: None)
+    client.start()
+    for n in range(10):
+        size = 13 + seed % 300
+        record = bytearray(size)
+        for i in range(size):
+            seed = (seed * 1103515245 + 12345) & 0x7FFFFFFF
+            record[i] = (seed >> 16) & 0xFF
+        record[0] = 20 + seed % 44  # a DTLS content type byte (RFC 7983)
+        record[1], record[2] = 0xFE, 0xFD
+        client.receive(bytes(record))
+        client.poll()
+    assert client.state in ("connecting", "failed"), client.state
+    client.close()
+print("ok", len(sent))
+"""
+
+
+@pytest.mark.parametrize("runtime", ["cpython"] + [name for name, _ in MICROPYTHONS])
+def test_garbage_dtls_records_fail_the_handshake_cleanly(runtime, identity, tmp_path):
+    """Random records into the DTLS client, on every runtime: a handshake
+    that fails says so in `state`; nothing raises."""
+    script = tmp_path / "garbage.py"
+    script.write_text(DTLS_GARBAGE)
+    binary = sys.executable if runtime == "cpython" else dict(MICROPYTHONS)[runtime]
+    env = dict(os.environ, MICROPYPATH=os.path.join(ROOT, "lib"), PYTHONPATH=os.path.join(ROOT, "lib"))
+    out = subprocess.run([binary, str(script), *identity], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0 and out.stdout.startswith("ok "), out.stdout + out.stderr
+    assert int(out.stdout.split()[1]) >= 20  # a ClientHello from each client

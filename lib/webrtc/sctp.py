@@ -392,6 +392,8 @@ class Association:
         if end - body < 4:
             raise SctpError("short FORWARD-TSN")
         new_cum = struct.unpack_from(">I", packet, body)[0]
+        if ((new_cum - self._peer_cum) & _MASK) > 0xFFFF and _after(new_cum, self._peer_cum):
+            raise SctpError("FORWARD-TSN past any window")
         if _after(new_cum, self._peer_cum):
             self._peer_cum = new_cum
             self._rlen = -1  # a message cut by it is gone
