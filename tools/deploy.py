@@ -16,6 +16,8 @@ What goes where on the board:
                                                    turns: servers (secrets.TURN_CA names it)
     firmware/signaling_ca.pem    -> /signaling_ca.pem  likewise, of the signaling server
                                                    (secrets.SIGNALING_CA)
+    firmware/dtls_cert.der, dtls_key.der -> /      the camera's DTLS certificate for browsers,
+                                                   made here first if missing (tools/dtls_cert.py)
 
 Before copying, one `exec` makes /lib and a folder per package if missing and
 removes any .py left in them (by `mpremote mip install`, say): MicroPython
@@ -46,6 +48,7 @@ import shlex
 import subprocess
 import sys
 
+import dtls_cert
 import packages
 
 ROOT = packages.ROOT
@@ -169,6 +172,10 @@ def plan(board_name, board, port, secrets=None, romfs=False):
             ca = os.path.join(os.path.dirname(secrets), name)
             if os.path.isfile(ca):
                 commands.append(connect + ["cp", shown(ca), ":/" + name])
+    for name in (dtls_cert.CERT_NAME, dtls_cert.KEY_NAME):
+        path = os.path.join(os.path.dirname(secrets or os.path.join(ROOT, "firmware", "secrets.py")), name)
+        if os.path.isfile(path):
+            commands.append(connect + ["cp", shown(path), ":/" + name])
     commands.append(connect + ["reset"])
     return commands
 
@@ -200,6 +207,8 @@ def main(argv=None):
     try:
         board = load_board(args.board)
         check_port(args.port, args.dry_run, "make deploy PORT=/dev/ttyUSB0 BOARD=%s" % (args.board or "esp32_cam"))
+        if not args.dry_run:  # the board makes no keys: its DTLS certificate is made here, once
+            dtls_cert.make(os.path.dirname(args.secrets))
         commands = plan(args.board, board, args.port, args.secrets, args.romfs)
         if not args.dry_run:
             for c in commands:

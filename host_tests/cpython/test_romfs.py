@@ -19,7 +19,7 @@ from tools import deploy, romfs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MICROPYTHON = os.path.join(ROOT, ".venv", "bin", "micropython")
-HEAP = "224K"  # the image (about 90 KB) sits in this heap too
+HEAP = "256K"  # the image (about 125 KB with webrtc) sits in this heap too
 ARCH_CODES = {"x64": 2, "xtensawin": 10}  # MicroPython's MP_NATIVE_ARCH_*
 
 pytestmark = pytest.mark.skipif(not os.path.exists(MICROPYTHON), reason="make setup installs the unix port")
@@ -70,8 +70,9 @@ def test_image_holds_the_library_and_app_compiled_for_the_arch(arch, tmp_path):
     assert os.listdir(stage) == ["lib"]  # no board.mpy unless asked
     assert sorted(os.listdir(stage / "lib" / "ice")) == _mpy_names("lib/ice")
     assert sorted(os.listdir(stage / "lib" / "camlink")) == _mpy_names("lib/camlink")
+    assert sorted(os.listdir(stage / "lib" / "webrtc")) == _mpy_names("lib/webrtc")
     assert sorted(os.listdir(stage / "lib" / "cam")) == _mpy_names("firmware/cam")
-    for folder in ("ice", "camlink", "cam"):
+    for folder in ("ice", "camlink", "webrtc", "cam"):
         for name in os.listdir(stage / "lib" / folder):
             header = (stage / "lib" / folder / name).read_bytes()[:3]
             assert header[:1] == b"M"
@@ -119,8 +120,8 @@ def test_camera_app_streams_from_romfs(image, tmp_path):
         viewer = viewer_tool.Viewer(("127.0.0.1", server.tcp_port), "romfs", ("127.0.0.1", 0),
                                     include_loopback=True, log=lambda line: None,
                                     connection_options={"use_ipv6": False, "include_addresses": ["127.0.0.1"]})
-        camera = await asyncio.create_subprocess_exec(
-            MICROPYTHON, "-X", "heapsize=288K", str(main_py), "--romfs", image[0],
+        camera = await asyncio.create_subprocess_exec(  # the image (about 125 KB) sits in this heap too
+            MICROPYTHON, "-X", "heapsize=320K", str(main_py), "--romfs", image[0],
             "--board", "board", "--signaling", "127.0.0.1:%d" % server.tcp_port, "--room", "romfs",
             "--interface", "127.0.0.1", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
             env=dict(os.environ, MICROPYPATH=".frozen"))

@@ -111,9 +111,9 @@ def test_package_json_urls_resolve_relative_to_it_in_mpremote_mip():
 # ---- deploy ----------------------------------------------------------------
 
 
-def _expected_deploy(board, port, secrets=None, turn_ca=None):
+def _expected_deploy(board, port, secrets=None, turn_ca=None, dtls=None):
     mp = ".venv/bin/mpremote connect " + port
-    packages = (("ice", "lib/ice"), ("camlink", "lib/camlink"), ("cam", "firmware/cam"))
+    packages = (("ice", "lib/ice"), ("camlink", "lib/camlink"), ("webrtc", "lib/webrtc"), ("cam", "firmware/cam"))
     lines, copies = [], []
     for package, folder in packages:
         names = [p[:-3] for p in _py_files(folder)]
@@ -122,9 +122,10 @@ def _expected_deploy(board, port, secrets=None, turn_ca=None):
         copies.append(mp + " cp " + " ".join("build/mpy-xtensawin/%s/%s.mpy" % (package, n) for n in names)
                       + " :/lib/%s/" % package)
     lines.append(mp + " exec 'import os; "
-                 '[os.mkdir(d) for d in ("/lib", "/lib/ice", "/lib/camlink", "/lib/cam") '
+                 '[os.mkdir(d) for d in ("/lib", "/lib/ice", "/lib/camlink", "/lib/webrtc", "/lib/cam") '
                  'if d.rsplit("/", 1)[1] not in os.listdir(d.rsplit("/", 1)[0] or "/")]; '
-                 '[os.remove(d + "/" + f) for d in ("/lib/ice", "/lib/camlink", "/lib/cam") for f in os.listdir(d) '
+                 '[os.remove(d + "/" + f) for d in ("/lib/ice", "/lib/camlink", "/lib/webrtc", "/lib/cam") '
+                 'for f in os.listdir(d) '
                  "if f.endswith(\".py\")]'")
     lines += copies
     lines.append(mp + " cp firmware/boot.py firmware/main.py :/")
@@ -133,6 +134,8 @@ def _expected_deploy(board, port, secrets=None, turn_ca=None):
         lines.append(mp + " cp %s :/secrets.py" % secrets)
     if turn_ca:
         lines.append(mp + " cp %s :/%s" % (turn_ca, os.path.basename(turn_ca)))
+    for path in dtls or ():
+        lines.append(mp + " cp %s :/%s" % (path, os.path.basename(path)))
     lines.append(mp + " reset")
     return lines
 
@@ -162,6 +165,19 @@ def test_deploy_copies_the_turn_ca_beside_secrets(tmp_path):
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines() == _expected_deploy("esp32_cam", "/dev/ttyUSB0", secrets=str(secrets),
                                                      turn_ca=str(tmp_path / "turn_ca.pem"))
+
+
+def test_deploy_copies_the_dtls_certificate_beside_secrets(tmp_path):
+    """The camera's DTLS certificate for browsers (tools/dtls_cert.py) goes to the board's root."""
+    secrets = tmp_path / "secrets.py"
+    secrets.write_text("ROOM = 'x'\n")
+    r = _tool("dtls_cert", str(tmp_path))
+    assert r.returncode == 0 and r.stdout.startswith("sha-256 "), r.stderr
+    assert oct(os.stat(tmp_path / "dtls_key.der").st_mode & 0o777) == "0o600"
+    r = _tool("deploy", "--port", "/dev/ttyUSB0", "--board", "esp32_cam", "--dry-run", "--secrets", str(secrets))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == _expected_deploy("esp32_cam", "/dev/ttyUSB0", secrets=str(secrets), dtls=[
+        str(tmp_path / "dtls_cert.der"), str(tmp_path / "dtls_key.der")])
 
 
 @pytest.mark.parametrize("dry_run", [True, False])
@@ -199,7 +215,7 @@ def test_deploy_compile_commands_run(tmp_path):
     deploy = _load_deploy()
     board = deploy.load_board("esp32_cam")
     compiles = [c for c in deploy.plan("esp32_cam", board, "/dev/ttyUSB0") if c[0] == deploy.MPY_CROSS]
-    assert len(compiles) == sum(len(_py_files(f)) for f in ("lib/ice", "lib/camlink", "firmware/cam"))
+    assert len(compiles) == sum(len(_py_files(f)) for f in ("lib/ice", "lib/camlink", "lib/webrtc", "firmware/cam"))
     for cmd in compiles:
         out = tmp_path / os.path.basename(cmd[cmd.index("-o") + 1])
         cmd[cmd.index("-o") + 1] = str(out)
@@ -218,7 +234,7 @@ def test_deploy_device_setup_line_runs_on_micropython(tmp_path):
     (tmp_path / "lib" / "ice" / "agent.mpy").write_bytes(b"M")
     (tmp_path / "lib" / "cam" / "app.py").write_text("stale = True\n")
     subprocess.run([MICROPYTHON, "-c", code], check=True, timeout=30)
-    assert sorted(os.listdir(tmp_path / "lib")) == ["cam", "camlink", "ice"]
+    assert sorted(os.listdir(tmp_path / "lib")) == ["cam", "camlink", "ice", "webrtc"]
     assert os.listdir(tmp_path / "lib" / "ice") == ["agent.mpy"]
     assert os.listdir(tmp_path / "lib" / "cam") == []
 
@@ -326,5 +342,6 @@ def test_manifest_includes_the_port_and_freezes_every_device_package():
         os.chdir(cwd)
     assert calls[0] == ("include", ("$(PORT_DIR)/boards/manifest.py",), {})
     assert frozen == {"ice": os.path.join(ROOT, "lib", "ice"), "camlink": os.path.join(ROOT, "lib", "camlink"),
+                      "webrtc": os.path.join(ROOT, "lib", "webrtc"),
                       "cam": os.path.join(ROOT, "firmware", "cam")}
-    assert [n for n, _, _ in calls] == ["include", "package", "package", "package"]
+    assert [n for n, _, _ in calls] == ["include", "package", "package", "package", "package"]

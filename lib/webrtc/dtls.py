@@ -125,17 +125,17 @@ if IS_MICROPYTHON:
         def ioctl(self, request, arg):
             return 0
 
-    class DtlsClient(_Base):
+    class _MbedTlsClient(_Base):
         def __init__(self, cert_der, key_der, algorithm, digest, send, on_packet, mtu=1200):
             _Base.__init__(self, algorithm, digest, send, on_packet)
             ctx = tls.SSLContext(tls.PROTOCOL_DTLS_CLIENT)
             ctx.load_cert_chain(cert_der, key_der)
-            ctx.verify_mode = tls.CERT_OPTIONAL  # self-signed: the fingerprint is the check
+            ctx.verify_mode = tls.CERT_OPTIONAL  # pyright: ignore[reportAttributeAccessIssue]  (self-signed: the fingerprint is the check)
 
             def verify(cert, depth):
                 return 0 if depth or self._check_certificate(cert) else 8  # 8: BADCERT_NOT_TRUSTED
 
-            ctx.verify_callback = verify
+            ctx.verify_callback = verify  # pyright: ignore[reportAttributeAccessIssue]
             self._ctx = ctx
             self._pipe = _Pipe(self)
             self._buf = bytearray(mtu + 100)
@@ -213,7 +213,7 @@ if IS_MICROPYTHON:
 else:
     from OpenSSL import SSL, crypto  # pyright: ignore[reportMissingModuleSource]
 
-    class DtlsClient(_Base):
+    class _OpenSslClient(_Base):
         def __init__(self, cert_der, key_der, algorithm, digest, send, on_packet, mtu=1200):
             _Base.__init__(self, algorithm, digest, send, on_packet)
             ctx = SSL.Context(SSL.DTLS_CLIENT_METHOD)
@@ -317,3 +317,5 @@ else:
                 self._flush()
             if self.state != "failed":
                 self.state = "closed"
+
+DtlsClient = _MbedTlsClient if IS_MICROPYTHON else _OpenSslClient  # pyright: ignore[reportPossiblyUnbound]
