@@ -17,6 +17,7 @@ import json
 import os
 import subprocess
 import sys
+import contextlib
 import time
 import urllib.parse
 import urllib.request
@@ -25,6 +26,7 @@ import uuid
 import pytest
 
 from browser import browser_network, browser_page  # noqa: F401  (fixtures)
+from peers import MICROPYTHONS
 from camlink import grants
 from camlink.signal import SignalingClient
 from test_browser_interop import (MICROPYTHON, ROOT, Answerer, LoopThread, _camera_command, _camera_says,
@@ -389,33 +391,48 @@ def test_page_with_a_grant_connects(browser_network, browser_page, tmp_path):
     assert viewer["grant"] == "accepted" and viewer["unverified"] == 0 and not viewer["errors"], viewer
 
 
-# -- frames: needs the camera's DTLS + SCTP ------------------------------------------
+# -- frames over the data channel ------------------------------------------------
 
-def test_page_shows_frames(browser_network, browser_page, tmp_path):
-    """The whole way: DTLS connects, the data channel opens, the camera's
-    JPEG frames show in the <img> with fps, latency and rtt. Fails until the
-    camera speaks DTLS and SCTP (the browser's data channel)."""
+@pytest.mark.parametrize("path", ["host", "relay"])
+@pytest.mark.parametrize("runtime", [name for name, _ in MICROPYTHONS])
+def test_page_shows_frames(browser_network, browser_page, tmp_path, runtime, path):
+    """The whole way, with the camera under the 64- and 32-bit ports: DTLS
+    connects, the data channel opens, the camera's JPEG frames show in the
+    <img> with fps, latency and rtt; directly, and with ?relay=1 through
+    coturn (short-lived credentials from the server)."""
     import dtls_cert
+    from turnserver import TurnServer, find_turnserver
 
     _need_micropython()
+    if path == "relay" and find_turnserver() is None and not os.environ.get("CI"):
+        pytest.skip("coturn's turnserver is not installed (apt-get install coturn)")
     page = browser_page
     room = "frames-" + uuid.uuid4().hex[:8]
-    with LoopThread() as loop:
-        server = loop.call(signaling.serve("127.0.0.1", 0, 0, static_dir=signaling.WEB_DIR))
+    with contextlib.ExitStack() as stack:
+        loop = stack.enter_context(LoopThread())
+        options, query = {}, {}
+        if path == "relay":
+            turn = stack.enter_context(TurnServer(auth_secret="turn-secret"))
+            options["turn"] = (b"turn-secret", ["turn:%s:%d?transport=udp" % turn.address], 600)
+            query["relay"] = "1"
+        server = loop.call(signaling.serve("127.0.0.1", 0, 0, static_dir=signaling.WEB_DIR, **options))
         camera = Camera(loop, server, room, browser_network.address, dtls=dtls_cert.make(str(tmp_path)))
+        camera.command[0] = dict(MICROPYTHONS)[runtime]
         try:
             camera.start()
-            page.goto(_url(server, room))
+            page.goto(_url(server, room, **query))
             _wait(page, ICE_UP, "the page's ICE never connected")
             _wait(page, "window.viewer.dtls === 'connected' && window.viewer.channel === 'open'",
-                  "DTLS and the data channel never opened (the camera side has no DTLS/SCTP yet)", FRAMES_TIMEOUT_S)
+                  "DTLS and the data channel never opened", FRAMES_TIMEOUT_S)
             _wait(page, "window.viewer.frames >= 10 && window.viewer.lastImageWidth > 0 && "
                         "window.viewer.rttMs !== null && window.viewer.latencyMs !== null",
                   "no frames shown", FRAMES_TIMEOUT_S)
             viewer = _viewer(page)
+            status = camera.says(" data channel via ")
         finally:
             camera.stop()
             loop.call(server.close())
+    assert status is not None, camera.output()
     assert not viewer["errors"], viewer["errors"]
     assert (viewer["lastImageWidth"], viewer["lastImageHeight"]) == (320, 240), viewer
     assert viewer["fps"] > 0 and viewer["bytes"] > 0 and viewer["lastFrameSize"] > 0, viewer
@@ -423,7 +440,9 @@ def test_page_shows_frames(browser_network, browser_page, tmp_path):
     assert viewer["joinToFirstFrameMs"] >= viewer["joinToDtlsMs"] > 0, viewer
     assert viewer["dropped"] <= viewer["frames"] // 2, viewer
     assert viewer["status"] == "live", viewer
-    print("\nviewer page: DTLS %d ms and first frame %d ms after the join, %d fps, latency %s ms, rtt %s ms, "
+    if path == "relay":
+        assert viewer["selectedPair"]["local"]["type"] == "relay", viewer["selectedPair"]
+    print("\nviewer page (%s, %s): DTLS %d ms and first frame %d ms after the join, %d fps, latency %s ms, rtt %s ms, "
           "%s kbit/s, %d of %d frames dropped" % (
-              viewer["joinToDtlsMs"], viewer["joinToFirstFrameMs"], viewer["fps"], viewer["latencyMs"],
+              runtime, path, viewer["joinToDtlsMs"], viewer["joinToFirstFrameMs"], viewer["fps"], viewer["latencyMs"],
               viewer["rttMs"], viewer["kbps"], viewer["dropped"], viewer["frames"]))
