@@ -24,6 +24,9 @@ Sections:
   camera app against our viewer and an aioice viewer, per cell; all 25 cells
   (--quick: 3), run last; needs root, iproute2, nftables and coturn, else the
   section says what is missing (--no-netlab skips it);
+- the browser data channel: headless Chromium against the camera app, DTLS
+  and first-frame times, fps next to the plain-UDP viewer, heap per browser
+  (tools/datachannel_bench.py);
 - the targets, PASS or FAIL, per port where they are about the device.
 
 Progress goes to stderr; the report goes to stdout.
@@ -758,6 +761,10 @@ def main(argv=None):
     progress("Viewer grants and TLS signaling: the camera's checks, time to connected")
     authorization = {p.name: (p.grant_costs(), {tls: asyncio.run(p.connect_times(5 if args.quick else 15, tls))
                                                  for tls in (False, True)}) for p in ports}
+    import datachannel_bench
+    progress("Browser data channel: Chromium and a UDP viewer against the camera (tools/datachannel_bench.py)")
+    browser_lines, browser_targets = datachannel_bench.section(ports, 3 if args.quick else 10, 2 if args.quick else 5,
+                                                               progress)
     plot(args.plot, connect, [(p.name, dev[p.name]["camera"]["sampled"]) for p in ports],
          dev[ports[0].name]["session"]["trace"])
     lab_started = time.monotonic()
@@ -817,6 +824,7 @@ def main(argv=None):
     report_datapath(w, ports, dev, cpython_path)
     report_relays(w, ports, relays)
     report_authorization(w, ports, authorization)
+    out.extend(browser_lines)
     w("## Signaling under load (tools/signaling_load.py)")
     w("")
     out.extend(load)
@@ -914,6 +922,7 @@ def main(argv=None):
                      "%s %d of %d" % (key, passed, stability_runs) for key, (_, passed) in d["stability"].items()))),
         ]
     lines += datapath_targets(ports, dev)
+    lines += browser_targets
     lines += [(ok, "NAT lab: " + text) for ok, text in lab_targets]
     for ok, text in lines:
         w("- %s %s" % (verdict(ok), text))

@@ -331,6 +331,7 @@ class CameraApp:
                 await self._close_session(viewer_id)
                 return
             session.tasks.append(asyncio.create_task(self._run_link(session)))
+        if session.link is not None:  # a later offer (an ICE restart) keeps the same DTLS session
             options = {"fingerprint_hex": self.fingerprint, "max_message_size": session.link.sctp.max_message_size}
         try:
             answer = webrtc.build_answer(offer, conn.local_username, conn.local_password, **options)
@@ -468,6 +469,7 @@ class CameraApp:
                 for session in due:
                     await self._send_frame(session, frame)
                     session.frame_sent(ticks_us())
+                due = frame = session = None  # a closed session must not stay reachable from here
             wait = idle_us
             now = ticks_us()
             for s in self.sessions.values():
