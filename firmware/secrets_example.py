@@ -35,3 +35,8 @@ TURN_SERVERS = [
 # CAMERA_SECRET = "64 hex digits"
 # CAMERA_ID = "camera"  # what grants name; default: ROOM
 # NTP_SERVER = "pool.ntp.org"  # the clock viewer grants expire by (firmware/boot.py)
+# Browsers view the camera over a WebRTC data channel; they check its DTLS
+# certificate, which make deploy makes on the host (tools/dtls_cert.py) and
+# copies beside this file. These are the defaults:
+# DTLS_CERT = "dtls_cert.der"
+# DTLS_KEY = "dtls_key.der"

@@ -67,13 +67,10 @@ class Session:
         conn = self.conn
         state = conn.state
         pair = conn.selected_pair
-        link = self.link
-        if link is not None and link.state != "open" and state in ("connected", "completed"):
-            return "%s: data channel %s (DTLS %s, SCTP %s)" % (self.viewer_id, link.state, link.dtls.state,
-                                                               link.sctp.state)
-        if link is not None and link.state == "open" and pair is not None:
-            return "%s: data channel via %s/%s, %d frames, %d skipped" % (
-                self.viewer_id, pair.local.type, pair.remote.type, link.frames_sent, link.frames_skipped)
+        if self.link is not None and state in ("connected", "completed"):
+            from cam.browser import describe
+
+            return describe(self)
         if state in ("connected", "completed") and pair is not None:
             return "%s: connected via %s/%s, %d fps, %d frames, %d waits" % (
                 self.viewer_id, pair.local.type, pair.remote.type, self.fps, self.frames_sent, self.send_waits)
@@ -123,20 +120,15 @@ def from_settings(board, secrets, args, source):
             return netio.tls_context(cadata=f.read())
 
     ca_file = getattr(secrets, "TURN_CA", None)
-    identity = None  # the DTLS certificate browsers check (tools/dtls_cert.py makes it)
-    try:
-        with open(args.get("dtls-cert") or getattr(secrets, "DTLS_CERT", "dtls_cert.der"), "rb") as f:
-            cert = f.read()
-        with open(args.get("dtls-key") or getattr(secrets, "DTLS_KEY", "dtls_key.der"), "rb") as f:
-            identity = (cert, f.read())
-    except OSError:
-        pass
+    # the DTLS certificate browsers check (tools/dtls_cert.py), read at the first browser
+    dtls = (args.get("dtls-cert") or getattr(secrets, "DTLS_CERT", "dtls_cert.der"),
+            args.get("dtls-key") or getattr(secrets, "DTLS_KEY", "dtls_key.der"))
     app = CameraApp(board, source, host, port, room, turn_servers=getattr(secrets, "TURN_SERVERS", None),
                     connection_options=options, turn_tls=context(ca_file) if ca_file else None,
                     camera_secret=getattr(secrets, "CAMERA_SECRET", None), camera_id=getattr(secrets, "CAMERA_ID", None),
                     signaling_tls=context(getattr(secrets, "SIGNALING_CA", "signaling_ca.pem")) if use_tls else None,
                     room_credential=getattr(secrets, "ROOM_CREDENTIAL", None), signaling_mqtt=mqtt,
-                    dtls_identity=identity)
+                    dtls=dtls)
     return app, url
 
 
@@ -148,7 +140,7 @@ class CameraApp:
                  turn_servers=None, connection_options=None, status=print,
                  restart_after_ms=_RESTART_AFTER_MS, status_ms=_STATUS_MS, turn_tls=None,
                  camera_secret=None, camera_id=None, signaling_tls=None, room_credential=None,
-                 signaling_mqtt=None, dtls_identity=None):
+                 signaling_mqtt=None, dtls=None):
         self.board = board
         self.source = source
         self.signaling = (signaling_host, signaling_port)
@@ -175,19 +167,15 @@ class CameraApp:
             from camlink.grants import Gate
 
             self.gate = Gate(camera_secret, camera_id or room)
-        # Browsers: (certificate DER, key DER) for DTLS, and its fingerprint
-        self.dtls_identity = dtls_identity
-        self.fingerprint = None
-        if dtls_identity is not None:
-            from webrtc.dtls import digest_of, format_fingerprint
-
-            self.fingerprint = format_fingerprint(digest_of(dtls_identity[0]))
+        # Browsers (cam.browser): the DTLS certificate's and key's files, or
+        # once read (certificate DER, key DER, fingerprint). One attribute:
+        # each one more can grow every CameraApp's table of them.
+        self.dtls = dtls
         self.status = status
         self.sessions = {}
         self.client = None
         self.chunker = framing.Chunker()
         self.frames_captured = 0
-        self.frames_short_of_heap = 0
         self.restart_after_ms = restart_after_ms
         self.status_ms = status_ms
         self._stopping = False
@@ -207,9 +195,8 @@ class CameraApp:
             await client.connect(self.signaling[0], self.signaling[1], self.signaling_tls)
         joined = await client.join(self.room, "camera", self.room_credential)
         self.server_ice_servers = joined.get("ice_servers") or []
-        self.status("camera: joined room %r, waiting for viewers%s%s" % (
-            self.room, "" if self.gate else " (no CAMERA_SECRET: anyone who knows the room can watch)",
-            "" if self.fingerprint else " (no DTLS certificate: browsers cannot view; tools/dtls_cert.py makes one)"))
+        self.status("camera: joined room %r, waiting for viewers%s" % (
+            self.room, "" if self.gate else " (no CAMERA_SECRET: anyone who knows the room can watch)"))
         tasks = [asyncio.create_task(self._stream()), asyncio.create_task(self._report_status())]
         started = ticks_ms()
         try:
@@ -305,46 +292,9 @@ class CameraApp:
         return None
 
     async def _on_offer(self, viewer_id, sdp_text):
-        from cam import webrtc  # only browsers need SDP
+        from cam import browser  # only browsers need SDP, DTLS and SCTP
 
-        try:
-            offer = webrtc.parse_offer(sdp_text)
-        except ValueError:
-            return
-        session = self.sessions.get(viewer_id) or await self._open_session(viewer_id)
-        if session is None:
-            return
-        session.browser = True
-        conn = session.conn
-        conn.remote_username, conn.remote_password = offer["ufrag"], offer["pwd"]
-        options = {}
-        if self.dtls_identity is not None and offer["fingerprint"] is not None and session.link is None:
-            from webrtc.dtls import parse_fingerprint
-            from webrtc.peer import DataChannelLink
-
-            try:
-                digest = parse_fingerprint(offer["fingerprint"][1])
-                session.link = DataChannelLink(conn, self.dtls_identity[0], self.dtls_identity[1],
-                                               offer["fingerprint"][0], digest, offer["max_message_size"])
-            except ValueError as exc:
-                self.status("camera: %s: %s" % (viewer_id, exc))
-                await self._close_session(viewer_id)
-                return
-            session.tasks.append(asyncio.create_task(self._run_link(session)))
-        if session.link is not None:  # a later offer (an ICE restart) keeps the same DTLS session
-            options = {"fingerprint_hex": self.fingerprint, "max_message_size": session.link.sctp.max_message_size}
-        try:
-            answer = webrtc.build_answer(offer, conn.local_username, conn.local_password, **options)
-        except ValueError as exc:
-            self.status("camera: %s: %s" % (viewer_id, exc))
-            await self._close_session(viewer_id)
-            return
-        await self._send(viewer_id, {"type": "sdp", "kind": "answer", "sdp": answer})
-        for line in offer["candidates"]:
-            try:
-                await conn.add_remote_candidate(aio.Candidate.from_sdp(line))
-            except ValueError:
-                pass
+        await browser.on_offer(self, viewer_id, sdp_text)
 
     async def _open_session(self, viewer_id, auth=None):
         board = self.board
@@ -399,21 +349,6 @@ class CameraApp:
             return  # failed, or closed: the health check deals with it
         self._wake.set()
 
-    async def _run_link(self, session):
-        """A browser's DTLS and SCTP, once ICE has a pair; a failure (a
-        wrong fingerprint, an aborted association) ends the session."""
-        try:
-            await session.conn.connect()
-            await session.link.run()
-        except ConnectionError:
-            if session.link.error is not None:
-                self.status("camera: %s: %s" % (session.viewer_id, session.link.error))
-                await self._close_session(session.viewer_id)
-            return
-        except Exception as exc:  # noqa: BLE001 - a bug here must not stop the camera
-            self.status("camera: %s: data channel stopped: %r" % (session.viewer_id, exc))
-            await self._close_session(session.viewer_id)
-
     async def _receive(self, session):
         conn = session.conn
         while True:
@@ -457,15 +392,12 @@ class CameraApp:
                 due = [s for s in self.sessions.values() if self._due(s, now)]  # a copy: sessions come and go
                 frame = self.source.capture()
                 self.frames_captured += 1
-                if any(session.link is not None for session in due):
-                    # SCTP may send it again later, while the camera reuses
-                    # its buffer: one copy for every browser
-                    try:
-                        frame = bytes(frame)
-                    except MemoryError:
-                        self.frames_short_of_heap += 1  # this frame is skipped, the stream goes on
-                        gc.collect()
-                        due = [s for s in due if s.link is None]
+                for session in due:
+                    if session.link is not None:  # browsers need a copy (cam.browser)
+                        from cam.browser import kept
+
+                        due, frame = kept(due, frame)
+                        break
                 for session in due:
                     await self._send_frame(session, frame)
                     session.frame_sent(ticks_us())

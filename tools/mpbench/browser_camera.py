@@ -10,10 +10,6 @@ import sys
 import time
 
 root, port, room, address = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
-with open(sys.argv[5], "rb") as f:
-    cert = f.read()
-with open(sys.argv[6], "rb") as f:
-    key = f.read()
 sys.path.append(root + "/boards")
 
 import asyncio  # noqa: E402
@@ -35,7 +31,7 @@ async def sampler():
 async def main():
     options = {"interfaces": [("v0", address)], "include_loopback": True, "use_ipv6": False}
     app = CameraApp(board, open_source(board.CAMERA, 320, 240), "127.0.0.1", port, room,
-                    connection_options=options, dtls_identity=(cert, key))
+                    connection_options=options, dtls=(sys.argv[5], sys.argv[6]))
     asyncio.create_task(sampler())
     await app.run()
 
