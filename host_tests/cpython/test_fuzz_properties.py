@@ -544,6 +544,46 @@ def test_parse_offer_raises_only_sdp_error(text):
     assert webrtc.parse_offer(answer)["pwd"] == "abcdefghijklmnopqrstuvwx"
 
 
+def _established_pair():
+    """Two webrtc.sctp associations joined in memory, established."""
+    from webrtc import sctp
+
+    queue = []
+    a = sctp.Association(lambda p: queue.append(("b", bytes(p))), lambda *m: None)
+    b = sctp.Association(lambda p: queue.append(("a", bytes(p))), lambda *m: None)
+    b.connect(0)
+    while queue:
+        to, packet = queue.pop(0)
+        (a if to == "a" else b).receive(packet, 0)
+    assert a.state == b.state == "established"
+    return a, b
+
+
+CHUNK_TYPES = (0, 1, 2, 3, 4, 5, 9, 10, 11, 14, 130, 192, 0x40, 0x80)
+
+
+@fuzz()
+@given(st.lists(st.tuples(st.sampled_from(CHUNK_TYPES), st.integers(0, 255), st.binary(max_size=60)),
+                min_size=1, max_size=4), st.booleans())
+def test_sctp_receive_raises_nothing(chunks, lie_length):
+    """webrtc.sctp: any chunks behind a valid header and checksum (what gets
+    past DTLS) are handled or counted, never raised; ABORT/SHUTDOWN/INIT may
+    end or restart it, anything else leaves it established."""
+    from webrtc import crc32c
+
+    count("sctp.Association.receive")
+    a, _ = _established_pair()
+    a.transmit = lambda p: None
+    packet = bytearray(struct.pack(">HHII", 5000, 5000, a._tag, 0))
+    for kind, flags, body in chunks:
+        length = 4 + len(body) + (7 if lie_length else 0)
+        packet += struct.pack(">BBH", kind, flags, length) + body + b"\0" * (-len(body) % 4)
+    crc32c.stamp(packet, len(packet))
+    a.receive(packet, 10)
+    if not any(kind in (1, 6, 7, 8, 14) for kind, _, _ in chunks):
+        assert a.state == "established"
+
+
 class FakeReader:
     """asyncio.StreamReader's read(n), served from a list of chunks."""
 
@@ -639,5 +679,6 @@ def test_zz_counts():
         print("hypothesis count %-45s %d" % (name, COUNTS[name]))
     print("hypothesis count total %d" % sum(COUNTS.values()))
     for name in ("stun.Message.parse", "turn.TurnClient.handle_packet", "sdp.Candidate.from_sdp",
-                 "mdns.parse_answer", "webrtc.parse_offer", "signal.SignalingClient.recv"):
+                 "mdns.parse_answer", "webrtc.parse_offer", "signal.SignalingClient.recv",
+                 "sctp.Association.receive"):
         assert COUNTS.get(name, 0) > 0, name
