@@ -285,3 +285,34 @@ def test_garbage_dtls_records_fail_the_handshake_cleanly(runtime, identity, tmp_
     out = subprocess.run([binary, str(script), *identity], capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0 and out.stdout.startswith("ok "), out.stdout + out.stderr
     assert int(out.stdout.split()[1]) >= 20  # a ClientHello from each client
+
+
+def test_camera_on_cpython_sends_frames_to_aiortc(identity):
+    """The same camera app, SCTP and data channel code on CPython, under its
+    own DTLS adapter (pyOpenSSL): aiortc receives whole frames."""
+    import unix as unix_board
+    from cam.app import CameraApp
+    from cam.synthetic import SyntheticCamera
+
+    async def main():
+        server = await signaling.serve("127.0.0.1", 0, 0)
+        lines = []
+        app = CameraApp(unix_board, SyntheticCamera(160, 120), "127.0.0.1", server.tcp_port, "cpy",
+                        connection_options={"interfaces": [("lo", "127.0.0.1")], "include_loopback": True,
+                                            "use_ipv6": False},
+                        status=lines.append, status_ms=200, dtls=identity)
+        task = asyncio.ensure_future(app.run())
+        while not any("joined room" in line for line in lines):
+            await asyncio.sleep(0.02)
+        try:
+            frames, state, _ = await view(server.tcp_port, "cpy", 20)
+        finally:
+            app.stop()
+            await asyncio.gather(task, return_exceptions=True)
+            await server.close()
+        return frames, state, lines
+
+    frames, state, lines = asyncio.run(main())
+    assert len(frames) >= 20 and state == "open", "\n".join(lines)
+    check_frames(frames)
+    assert any("data channel via host/" in line for line in lines), "\n".join(lines)

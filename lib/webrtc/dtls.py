@@ -211,14 +211,16 @@ if IS_MICROPYTHON:
                 self.state = "closed"
 
 else:
-    from OpenSSL import SSL, crypto  # pyright: ignore[reportMissingModuleSource]
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from OpenSSL import SSL  # pyright: ignore[reportMissingModuleSource]
 
     class _OpenSslClient(_Base):
         def __init__(self, cert_der, key_der, algorithm, digest, send, on_packet, mtu=1200):
             _Base.__init__(self, algorithm, digest, send, on_packet)
             ctx = SSL.Context(SSL.DTLS_CLIENT_METHOD)
-            ctx.use_certificate(crypto.load_certificate(crypto.FILETYPE_ASN1, cert_der))
-            ctx.use_privatekey(crypto.load_privatekey(crypto.FILETYPE_ASN1, key_der))
+            ctx.use_certificate(x509.load_der_x509_certificate(cert_der))
+            ctx.use_privatekey(serialization.load_der_private_key(key_der, None))
             ctx.set_verify(SSL.VERIFY_PEER | SSL.VERIFY_FAIL_IF_NO_PEER_CERT, lambda *args: True)
             self._ssl = SSL.Connection(ctx, None)
             self._ssl.set_connect_state()
@@ -253,8 +255,8 @@ else:
                 self._fail("DTLS handshake failed: %s" % (exc,))
                 return
             self._flush()
-            cert = self._ssl.get_peer_certificate()
-            if cert is None or not self._check_certificate(crypto.dump_certificate(crypto.FILETYPE_ASN1, cert)):
+            cert = self._ssl.get_peer_certificate(as_cryptography=True)
+            if cert is None or not self._check_certificate(cert.public_bytes(serialization.Encoding.DER)):
                 self._fail(self.error or "DTLS: the peer sent no certificate")
                 return
             self.state = "connected"

@@ -6,16 +6,18 @@ valid only during the call), received messages through `on_data(stream,
 ppid, view)`, the end through `on_closed(reason)`.
 
     assoc = Association(transmit, on_data, on_closed)
+    assoc.connect(now_ms)                # send INIT (or wait for the peer's)
     assoc.receive(packet, now_ms)        # a decrypted SCTP packet
     assoc.send(stream, ppid, data, now_ms, unordered=True, lifetime_ms=500)
     assoc.timeout_ms(now_ms)             # ms until handle_timeout is due, or None
     assoc.handle_timeout(now_ms)
 
 What it does, for a camera that mostly sends:
-- Passive open: the browser sends INIT (RFC 8831 §6.2 lets either side);
-  we answer INIT-ACK with a random cookie and are established on its
-  COOKIE-ECHO (§5.1). The cookie holds no state: DTLS already tells us who
-  the peer is, so it only has to match.
+- Opening (§5.1): `connect` sends INIT, resent on T1; an INIT from the
+  peer is answered with INIT-ACK and a random cookie, and its COOKIE-ECHO
+  establishes us. Both at once, as WebRTC peers do, meet in the middle
+  (§5.2.1). The cookie holds no state: DTLS already tells us who the
+  peer is, so it only has to match.
 - Sending: a message is cut into DATA chunks of consecutive TSNs (§6.9)
   kept in a fixed ring; congestion window, slow start and fast retransmit
   after three miss reports (§7.2), T3-rtx with an RTO from measured round
