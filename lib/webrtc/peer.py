@@ -39,8 +39,8 @@ class DataChannelLink:
         self.dtls = dtls.DtlsClient(cert_der, key_der, algorithm, digest, self._send_record, self._on_packet,
                                     conn.max_data_size)
         self.sctp = Association(self._send_packet, None, self._on_closed, mtu=conn.max_data_size - DTLS_OVERHEAD,
-                                max_in_flight=max_in_flight,
-                                max_messages=max_frames_queued + 1, max_message_size=max_message_size)
+                                max_in_flight=max_in_flight, max_messages=max_frames_queued + 1,
+                                max_message_size=max_message_size)
         self.sctp.peer_max_message_size = peer_max_message_size
         self.max_frames_queued = max_frames_queued
         self.channels = DataChannels(self.sctp, even=True, on_open=self._on_open, on_message=self._on_message)
@@ -51,7 +51,6 @@ class DataChannelLink:
         self.started_ms = None
         self.dtls_ms = None  # from start to the DTLS handshake's end
         self.open_ms = None  # from start to the channel's opening
-        self._header = bytearray(FRAME_HEADER_SIZE)
         self._wake = asyncio.Event()
         self._closed = False
 
@@ -154,9 +153,9 @@ class DataChannelLink:
             self.frames_skipped += 1
             return False
         now = ticks_ms()
-        struct.pack_into(FRAME_HEADER, self._header, 0, FRAME_MAGIC, 0, frame_id & 0xFFFF, now, size)
+        head = struct.pack(FRAME_HEADER, FRAME_MAGIC, 0, frame_id & 0xFFFF, now, size)  # kept until acknowledged
         try:
-            sent = channel.send(frame, now, bytes(self._header))
+            sent = channel.send(frame, now, head)
         except ValueError:  # larger than the browser takes
             sent = False
         if sent:
