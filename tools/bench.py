@@ -319,6 +319,19 @@ def nat_lab(quick):
         return None, "the lab failed: %r" % exc
 
 
+def nat_lab_browsers(quick):
+    """tools/netlab_browser_bench.py's table (Chromium in site 2), or a line saying why not."""
+    import netlab_browser_bench
+
+    loads = 2 if quick else 3
+    progress("NAT lab: Chromium viewers, %d page loads a NAT pair (tools/netlab_browser_bench.py)" % loads)
+    try:
+        rows = netlab_browser_bench.run(netlab_browser_bench.PAIRS, loads)
+    except Exception as exc:  # the rest of the report is still worth printing
+        return ["Not run: %r." % exc]
+    return netlab_browser_bench.format_table(rows, loads, 10)
+
+
 # ---- plot ------------------------------------------------------------------------------------------
 
 
@@ -770,6 +783,7 @@ def main(argv=None):
     lab_started = time.monotonic()
     lab_rows, lab_reason = (None, "skipped (--no-netlab)") if args.no_netlab else nat_lab(args.quick)
     lab_seconds = time.monotonic() - lab_started
+    browser_lab = None if args.no_netlab or lab_rows is None else nat_lab_browsers(args.quick)
     load_pairs = 50 if args.quick else 200
     progress("Signaling under load: %d cameras and %d viewers, tools/signaling.py and Mosquitto" % (load_pairs, load_pairs))
     load = signaling_load_rows(load_pairs)
@@ -871,6 +885,10 @@ def main(argv=None):
         out.extend(netlab_bench.format_relays(lab_relays))
         w("")
         w("%d cell runs in %.0f s." % (len(rows) + len(lossy_rows), lab_seconds))
+        w("")
+        w("### Browser viewers through the lab (tools/netlab_browser_bench.py)")
+        w("")
+        out.extend(browser_lab)
     w("")
 
     w("## Targets")

@@ -8,7 +8,8 @@ the lab's internet, for a few NAT pairs.
 
 The page's own clock (window.viewer.joinToDtlsMs / joinToFirstFrameMs)
 counts from its join, the camera already in the room; each figure is the
-median over `--loads` page loads, a fresh page each, one camera per pair.
+median over `--loads` page loads (those that showed a frame), a fresh page
+each, one camera and one Chromium per pair.
 The selected pair's candidate types are those of the last load (local: the
 browser's, remote: the camera's). Our signaling server (tools/signaling.py)
 stands in for the lab's: on the lab's second server address, TCP (cameras)
@@ -123,7 +124,8 @@ def load_page(context, url, camera):
 
 
 def run_pair(lab, nat1, nat2, loads, build):
-    """(median join→DTLS ms, median join→first frame ms, pair types) of one NAT pair."""
+    """(median join→DTLS ms, median join→first frame ms, pair types, loads that
+    showed a frame) of one NAT pair; the medians over those loads."""
     from playwright.sync_api import sync_playwright
 
     lab.reconfigure(nat1, nat2)  # kills whatever ran in the old sites: a fresh Chromium per pair
@@ -141,7 +143,11 @@ def run_pair(lab, nat1, nat2, loads, build):
                                                                 executable_path=CHROMIUM, args=BROWSER_ARGS)
                 try:
                     for i in range(loads):
-                        v = load_page(context, url, camera)
+                        try:
+                            v = load_page(context, url, camera)
+                        except RuntimeError as exc:
+                            log("%s/%s load %d FAILED: %s" % (nat1, nat2, i + 1, exc))
+                            continue
                         pair = v["selectedPair"]
                         types = "%s/%s" % (pair["local"]["type"], pair["remote"]["type"])
                         dtls.append(v["joinToDtlsMs"])
@@ -152,11 +158,13 @@ def run_pair(lab, nat1, nat2, loads, build):
                     context.close()
         finally:
             camera.stop()
-    return statistics.median(dtls), statistics.median(first), types
+    if not dtls:
+        raise RuntimeError("no page load showed a frame")
+    return statistics.median(dtls), statistics.median(first), types, len(dtls)
 
 
 def run(pairs, loads=3, delay_ms=10):
-    """[(nat1, nat2, dtls ms, first frame ms, types)]; a failed pair has None times."""
+    """[(nat1, nat2, dtls ms, first frame ms, types, good loads)]; a failed pair has None times."""
     build = netlab.compile_camera()
     rows = []
     with netlab.Lab(*pairs[0], delay_ms=delay_ms, signaling=False) as lab:
@@ -168,7 +176,7 @@ def run(pairs, loads=3, delay_ms=10):
                     rows.append((nat1, nat2) + run_pair(lab, nat1, nat2, loads, build))
                 except RuntimeError as exc:
                     log("%s/%s FAILED: %s" % (nat1, nat2, exc))
-                    rows.append((nat1, nat2, None, None, "FAILED"))
+                    rows.append((nat1, nat2, None, None, "FAILED", 0))
         finally:
             server.terminate()
             server.wait(5)
@@ -177,12 +185,12 @@ def run(pairs, loads=3, delay_ms=10):
 
 def format_table(rows, loads, delay_ms):
     lines = ["Camera (MicroPython) in site 1, Chromium in site 2, %d ms each way on each uplink; ms from the page's "
-             "join, median of %d page loads." % (delay_ms, loads), "",
-             "| NAT pair | join → DTLS ms | join → first frame ms | selected pair (browser/camera) |",
-             "| --- | ---: | ---: | --- |"]
-    for nat1, nat2, dtls, first, types in rows:
+             "join, median over the loads that showed a frame (of %d)." % (delay_ms, loads), "",
+             "| NAT pair | join → DTLS ms | join → first frame ms | selected pair (browser/camera) | loads with a frame |",
+             "| --- | ---: | ---: | --- | ---: |"]
+    for nat1, nat2, dtls, first, types, good in rows:
         fmt = lambda x: "-" if x is None else "%d" % x  # noqa: E731
-        lines.append("| %s/%s | %s | %s | %s |" % (nat1, nat2, fmt(dtls), fmt(first), types))
+        lines.append("| %s/%s | %s | %s | %s | %d of %d |" % (nat1, nat2, fmt(dtls), fmt(first), types, good, loads))
     return lines
 
 
@@ -202,7 +210,7 @@ def main(argv=None):
     rows = run(pairs, args.loads, args.delay_ms)
     print("\n".join(format_table(rows, args.loads, args.delay_ms)))
     print("\n%d pairs in %.0f s" % (len(rows), time.monotonic() - started))
-    return 0 if all(r[2] is not None for r in rows) else 1
+    return 0 if all(r[5] == args.loads for r in rows) else 1
 
 
 if __name__ == "__main__":
