@@ -888,7 +888,7 @@ def main(argv=None):
         w("")
         w("### Browser viewers through the lab (tools/netlab_browser_bench.py)")
         w("")
-        out.extend(browser_lab)
+        out.extend(browser_lab or ["Not run."])
     w("")
 
     w("## Targets")
