@@ -44,3 +44,31 @@ def test_bad_arguments_raise_value_error_with_a_message():
             assert str(exc)
         else:
             raise AssertionError("accepted %r" % (kwargs,))
+
+
+def test_a_deadline_handle_timeout_cannot_move_does_not_starve_other_tasks():
+    """A past deadline that handle_timeout leaves in place (as a check
+    waiting for a TURN permission's answer did, found with browsers behind
+    NATs) must not spin the timer loop: the socket readers, here another
+    task, still run, and handle_timeout keeps being called, paced."""
+    from ice.compat import ticks_add, ticks_diff, ticks_ms
+
+    conn = aio.Connection(False, interfaces=[])
+    stuck = ticks_add(ticks_ms(), -10)
+    calls = []
+    conn._agent.poll_timeout = lambda: stuck
+    conn._agent.handle_timeout = lambda now: calls.append(now)
+
+    async def main():
+        timer = asyncio.create_task(conn._timer())
+        started = ticks_ms()
+        await asyncio.sleep_ms(50) if hasattr(asyncio, "sleep_ms") else await asyncio.sleep(0.05)
+        waited = ticks_diff(ticks_ms(), started)
+        conn._closed = True
+        conn._wake.set()
+        await timer
+        return waited
+
+    waited = run(main())
+    assert waited < 500, waited  # this task ran again: the loop yielded
+    assert 2 <= len(calls) <= 50, len(calls)  # handled again and again, at most one per 5 ms wait (and a first)
