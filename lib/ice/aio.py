@@ -67,7 +67,6 @@ def _check_credential(value, minimum, what):
 
 
 _STREAM_CONNECT_S = 10  # TCP connect and TLS handshake to a TURN server
-_STUCK_WAIT_MS = 5  # a timer handle_timeout could not move waits this long for the sockets
 
 
 def _why(exc):
@@ -665,7 +664,6 @@ class Connection:
 
     async def _timer(self):
         agent = self._agent
-        handled = None  # the deadline the last handle_timeout was for
         while not self._closed:
             deadline = agent.poll_timeout()
             self._wake.clear()
@@ -675,15 +673,15 @@ class Connection:
                 delay = ticks_diff(deadline, ticks_ms())
                 if delay > 0:
                     await netio.wait_event(self._wake, delay)
-                elif deadline == handled:
-                    # handle_timeout left this past deadline where it was (a
-                    # check waiting for a TURN permission's answer): without a
-                    # wait here this loop would spin and no socket be read
-                    await netio.wait_event(self._wake, _STUCK_WAIT_MS)
+                else:
+                    # Due: still let the sockets be read first. A deadline
+                    # handle_timeout cannot move (a check waiting for a TURN
+                    # permission's answer) would otherwise spin this loop
+                    # and starve every reader, that answer's too.
+                    await netio.sleep_ms(0)
             if self._closed:
                 return
             agent.handle_timeout(ticks_ms())
-            handled = deadline
             self._pump()
             if self._reserve is None and IS_MICROPYTHON:
                 try:
