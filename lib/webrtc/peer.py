@@ -21,7 +21,7 @@ import struct
 import asyncio
 
 from ice import netio
-from ice.compat import ConnectionError, ticks_diff, ticks_ms
+from ice.compat import ConnectionError, ticks_ms
 from webrtc import dtls
 from webrtc.datachannel import DataChannels
 from webrtc.sctp import Association
@@ -49,8 +49,6 @@ class DataChannelLink:
         self.frames_sent = 0
         self.frames_skipped = 0  # SCTP had no room: the viewer gets the next one
         self.started_ms = None
-        self.dtls_ms = None  # from start to the DTLS handshake's end
-        self.open_ms = None  # from start to the channel's opening
         self._wake = asyncio.Event()
         self._closed = False
 
@@ -77,17 +75,11 @@ class DataChannelLink:
         self.dtls.send(packet)
 
     def _on_packet(self, packet):
-        self._handshake_done()
         self.sctp.receive(packet, ticks_ms())
-
-    def _handshake_done(self):
-        if self.dtls_ms is None and self.dtls.state == "connected":
-            self.dtls_ms = ticks_diff(ticks_ms(), self.started_ms)
 
     def _on_open(self, channel):
         if self.channel is None:
             self.channel = channel
-            self.open_ms = ticks_diff(ticks_ms(), self.started_ms)
 
     def _on_message(self, channel, view, is_text):
         if not is_text or len(view) > 256:
@@ -138,7 +130,6 @@ class DataChannelLink:
             await netio.wait_event(self._wake, 1000 if wait is None else max(1, wait))
             self._wake.clear()
             self.dtls.poll()
-            self._handshake_done()
             self.sctp.handle_timeout(ticks_ms())
 
     def send_frame(self, frame, frame_id):

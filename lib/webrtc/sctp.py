@@ -88,6 +88,11 @@ class SctpError(ValueError):
     """A malformed packet (counted and dropped inside `receive`)."""
 
 
+# what a malformed packet can raise while it is read; CPython's struct.error
+# is no ValueError (MicroPython's struct raises ValueError)
+_PARSE_ERRORS = (SctpError, ValueError, IndexError, TypeError, getattr(struct, "error", ValueError))
+
+
 def _after(a, b):
     """Serial-number order (RFC 1982): TSN a comes after TSN b."""
     return a != b and ((a - b) & _MASK) < _HALF
@@ -188,9 +193,7 @@ class Association:
         self.counters["packets_received"] += 1
         try:
             self._receive(packet, size, now_ms)
-        except (SctpError, ValueError, IndexError, TypeError):  # struct errors are ValueError on MicroPython
-            self.counters["malformed"] += 1
-        except struct.error:  # CPython's struct.error is not a ValueError
+        except _PARSE_ERRORS:
             self.counters["malformed"] += 1
         if self._sack_due and self.state == "established":
             self._begin()
@@ -235,23 +238,17 @@ class Association:
                 if self.state == "cookie-echoed":
                     self._established()
             elif kind == HEARTBEAT:
-                self._begin()
-                self._add_chunk(HEARTBEAT_ACK, 0, packet, body, end)
-                self._flush()
+                self._send_chunk(HEARTBEAT_ACK, packet, body, end)
             elif kind == ABORT:
                 self._end("aborted by peer")
                 return
             elif kind == SHUTDOWN:
-                self._begin()
-                self._add_chunk(SHUTDOWN_ACK, 0, None, 0, 0)
-                self._flush()
+                self._send_chunk(SHUTDOWN_ACK)
                 self._end("shut down by peer")
                 return
             elif kind in (SHUTDOWN_ACK, SHUTDOWN_COMPLETE):
                 if kind == SHUTDOWN_ACK:
-                    self._begin()
-                    self._add_chunk(SHUTDOWN_COMPLETE, 0, None, 0, 0)
-                    self._flush()
+                    self._send_chunk(SHUTDOWN_COMPLETE)
                 self._end("shut down")
                 return
             elif kind in (HEARTBEAT_ACK, ERROR):
@@ -337,18 +334,14 @@ class Association:
         raise SctpError("INIT-ACK without a cookie")
 
     def _send_cookie_echo(self, now_ms):
-        self._begin()
-        self._add_chunk(COOKIE_ECHO, 0, self._peer_cookie, 0, len(self._peer_cookie))
-        self._flush()
+        self._send_chunk(COOKIE_ECHO, self._peer_cookie, 0, len(self._peer_cookie))
         self._t1_sends += 1
         self._t1_at = ticks_add(now_ms, min(self.rto_max_ms, self.rto_ms << (self._t1_sends - 1)))
 
     def _on_cookie_echo(self, packet, body, end):
         if bytes(packet[body:end]) != self._cookie or self.ended is not None:
             raise SctpError("not our cookie")
-        self._begin()
-        self._add_chunk(COOKIE_ACK, 0, None, 0, 0)
-        self._flush()
+        self._send_chunk(COOKIE_ACK)
         self._established()
 
     def _established(self):
@@ -802,9 +795,7 @@ class Association:
     def abort(self, reason="aborted"):
         """Send ABORT (§9.1) and end at once."""
         if self.state == "established":
-            self._begin()
-            self._add_chunk(ABORT, 0, None, 0, 0)
-            self._flush()
+            self._send_chunk(ABORT)
         self._end(reason)
 
     def _end(self, reason):
@@ -828,13 +819,15 @@ class Association:
         self._out[4:8] = self._peer_tag if tag is None else tag
         self._pos = _COMMON_HEADER
 
-    def _add_chunk(self, kind, flags, source, start, end):
-        """A chunk whose value is source[start:end] (padded to 4 bytes)."""
+    def _send_chunk(self, kind, source=None, start=0, end=0):
+        """One packet of one chunk whose value is source[start:end] (padded)."""
+        self._begin()
         length = 4 + end - start
         at = self._pos
         if at + ((length + 3) & ~3) > self.mtu:
+            self._pos = 0
             raise SctpError("chunk too long to answer")
-        struct.pack_into(">BBH", self._out, at, kind, flags, length)
+        struct.pack_into(">BBH", self._out, at, kind, 0, length)
         if end > start:
             self._out[at + 4 : at + length] = source[start:end]
         at += length
@@ -842,6 +835,7 @@ class Association:
             self._out[at] = 0
             at += 1
         self._pos = at
+        self._flush()
 
     def _flush(self):
         size = self._pos
