@@ -118,13 +118,14 @@ class Bridge:
     def can_join(self, room):
         return room in self.accounts
 
-    def join(self, peer, room, role):
+    def join(self, peer, room, role, ice_servers_for=lambda peer_id: []):
         """Join `room` for `peer` in the background; `peer.send` gets the
-        `joined` (or an `error`) and then every message for it."""
-        task = asyncio.ensure_future(self._run(peer, room, role))
+        `joined` (or an `error`) and then every message for it. The `joined`
+        carries `ice_servers_for(peer id)` as the server's own does."""
+        task = asyncio.ensure_future(self._run(peer, room, role, ice_servers_for))
         peer.bridge_task = task
 
-    async def _run(self, peer, room, role):
+    async def _run(self, peer, room, role, ice_servers_for):
         client = HostMqttSignalingClient()
         await client.connect(self.host, self.port, self.tls, room, self.accounts[room])
         try:
@@ -135,6 +136,9 @@ class Bridge:
             return
         self.clients[peer] = client
         peer.id = client.id
+        servers = ice_servers_for(peer.id)
+        if servers:
+            joined["ice_servers"] = servers
         peer.send(joined)
         try:
             while True:

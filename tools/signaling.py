@@ -243,7 +243,7 @@ class Hub:
                 return self._refuse_join(peer, "no such room on the broker")
             peer.room, peer.role = room, role
             log("join room=%s role=%s via=%s bridged to the broker" % (ascii(room), role, peer.kind))
-            return self.bridge.join(peer, room, role)
+            return self.bridge.join(peer, room, role, self._ice_servers_for)
         members = self.rooms.get(room)
         if members is None and len(self.rooms) >= self.max_rooms:
             return peer.send({"type": "error", "reason": "too many rooms"})
@@ -255,11 +255,7 @@ class Hub:
         peer.id, peer.room, peer.role = self._new_id(), room, role
         joined = {"type": "joined", "id": peer.id, "room": room,
                   "peers": [{"id": p.id, "role": p.role} for p in members.values()]}
-        servers = list(self.ice_servers)
-        if self.turn is not None:
-            secret, urls, ttl_s = self.turn
-            username, password = admission.turn_credentials(secret, peer.id, ttl_s)
-            servers.append({"urls": list(urls), "username": username, "credential": password})
+        servers = self._ice_servers_for(peer.id)
         if servers:
             joined["ice_servers"] = servers
         peer.send(joined)
@@ -268,6 +264,16 @@ class Hub:
         members[peer.id] = peer
         self.rooms[room] = members
         log("join room=%s id=%s role=%s via=%s peers=%d" % (ascii(room), peer.id, role, peer.kind, len(members)))
+
+    def _ice_servers_for(self, peer_id):
+        """The RTCIceServer dicts a `joined` for `peer_id` carries: the
+        configured ones, then TURN credentials made for this peer."""
+        servers = list(self.ice_servers)
+        if self.turn is not None:
+            secret, urls, ttl_s = self.turn
+            username, password = admission.turn_credentials(secret, peer_id, ttl_s)
+            servers.append({"urls": list(urls), "username": username, "credential": password})
+        return servers
 
     def _forward(self, peer, kind, msg):
         to = msg["to"]

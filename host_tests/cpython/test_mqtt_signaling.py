@@ -232,3 +232,35 @@ def test_mqtts_with_a_private_ca_and_nothing_secret_in_the_broker(tmp_path, micr
         log = broker.log_text()
     assert retained and all(json.loads(p) in ({"role": "camera"}, {"role": "viewer"}) for p in retained if p), retained
     assert "pwd" not in log and "ufrag" not in log, log[-2000:]
+
+
+def test_a_bridged_join_carries_the_servers_ice_servers(broker):
+    """tools/signaling.py with --mqtt-bridge: a client's `joined` comes from
+    the broker, and still carries --ice-servers and TURN credentials made
+    for the id the broker gave it, as a join on the server itself does."""
+    import admission
+    import signaling
+    from mqtt_signaling import Bridge
+
+    stun = {"urls": "stun:stun.example.org:3478"}
+
+    async def main():
+        bridge = Bridge(broker.ip, broker.port, None, broker.accounts)
+        server = await signaling.serve("127.0.0.1", 0, 0, bridge=bridge, ice_servers=[stun],
+                                       turn=(b"turn-secret", ["turn:turn.example.org"], 600))
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.tcp_port)
+            writer.write(b'{"type": "join", "room": "%s", "role": "viewer"}\n' % ROOM.encode())
+            joined = json.loads(await asyncio.wait_for(reader.readline(), 10))
+            writer.close()
+            return joined
+        finally:
+            await server.close()
+
+    joined = asyncio.run(main())
+    assert joined["type"] == "joined" and joined["id"], joined
+    first, turn = joined["ice_servers"]
+    assert first == stun
+    assert turn["urls"] == ["turn:turn.example.org"] and turn["username"].endswith(":" + joined["id"])
+    assert (turn["username"], turn["credential"]) == admission.turn_credentials(
+        b"turn-secret", joined["id"], 600, now=int(turn["username"].split(":")[0]) - 600)
