@@ -256,6 +256,95 @@ def test_dcep_open_on_our_parity_or_beyond_the_cap_is_refused():
     assert ours.counters["refused"] == 1 and PPID_STRING == 51
 
 
+def channels_both_ways(link):
+    """b opens a channel on stream 0 and a opens one on stream 1."""
+    ours = DataChannels(link.b, even=True)
+    theirs = DataChannels(link.a, even=False)
+    ours.open("frames", link.now)
+    theirs.open("back", link.now)
+    link.run(50)
+    return ours, theirs
+
+
+def test_closing_a_channel_resets_its_stream_both_ways_rfc8831_6_7():
+    link = connected()
+    ours, theirs = channels_both_ways(link)
+    channel = ours.channels[0]
+    channel.send("before", link.now)  # ordered: stream sequence number 1 after the DCEP open's 0
+    channel.close(link.now)
+    assert channel.state == "closing" and raises(ValueError, channel.send, "after", link.now)
+    link.run(50)
+    # the peer's side followed with its own reset: closed on both, gone from both tables
+    assert channel.state == "closed" and sorted(ours.channels) == [1] and sorted(theirs.channels) == [1]
+    assert link.b._ssn.get(0) is None and link.a._ssn.get(0) is None  # sequence numbers start again
+    # the peer closes the other one: we follow
+    peer_channel = theirs.channels[1]
+    peer_channel.close(link.now)
+    link.run(50)
+    assert peer_channel.state == "closed" and ours.channels == {} and theirs.channels == {}
+    # the stream is free again: a new channel on it, its messages in order
+    got = []
+    theirs.on_message = lambda ch, view, text: got.append((ch.label, bytes(view)))
+    again = ours.open("again", link.now)
+    assert again.stream == 0
+    again.send("one", link.now)
+    again.send("two", link.now)
+    link.run(50)
+    assert got == [("again", b"one"), ("again", b"two")]
+    assert link.a.counters["resets_refused"] == link.b.counters["resets_refused"] == 0
+
+
+def reconfig(assoc, kind, seq, *fields):
+    """A RE-CONFIG packet for `assoc` with one request parameter."""
+    param = struct.pack(">HHI", kind, 8 + 4 * len(fields[:2]) + 2 * len(fields[2:]), seq) + \
+        struct.pack(">" + "I" * len(fields[:2]) + "H" * len(fields[2:]), *fields)
+    packet = bytearray(12 + 4 + ((len(param) + 3) & ~3))
+    struct.pack_into(">HHI", packet, 0, 5000, 5000, assoc._tag)
+    struct.pack_into(">BBH", packet, 12, sctp.RE_CONFIG, 0, 4 + len(param))
+    packet[16 : 16 + len(param)] = param
+    crc32c.stamp(packet, len(packet))
+    return packet
+
+
+def reset_results(packets):
+    """(number, result) of each RE-CONFIG response in `packets`."""
+    return [struct.unpack_from(">II", p, 20) for p in packets if p[12] == sctp.RE_CONFIG and p[17] == 16]
+
+
+def test_reset_waits_for_the_data_before_it_and_numbers_are_checked_rfc6525_5_2():
+    link = connected()
+    resets = []
+    link.a.on_reset = resets.append
+    out = []
+    link.a.transmit = lambda p: out.append(bytes(p))
+    first = link.a._peer_reset_seq
+    last_tsn = (link.a._peer_cum + 2) & 0xFFFFFFFF  # a DATA chunk the peer sent that has not arrived
+    link.a.receive(reconfig(link.a, 13, first, 0, last_tsn, 3), link.now)
+    assert reset_results(out) == [(first, 6)] and resets == []  # in progress
+    last_tsn = link.a._peer_cum
+    link.a.receive(reconfig(link.a, 13, first, 0, last_tsn, 3, 5), link.now)  # asked again, all there
+    assert reset_results(out)[-1] == (first, 1) and resets == [[3, 5]]
+    link.a.receive(reconfig(link.a, 13, first, 0, last_tsn, 3, 5), link.now)  # a resend: same answer, once
+    assert reset_results(out)[-1] == (first, 1) and resets == [[3, 5]]
+    link.a.receive(reconfig(link.a, 13, first + 5, 0, last_tsn, 3), link.now)
+    assert reset_results(out)[-1] == (first + 5, 5)  # bad sequence number
+    link.a.receive(reconfig(link.a, 17, first + 1, 0), link.now)  # add outgoing streams: not done here
+    assert reset_results(out)[-1] == (first + 1, 2) and resets == [[3, 5]]  # denied, and numbered on
+
+
+def test_lost_reset_request_is_sent_again():
+    link = connected()
+    ours, theirs = channels_both_ways(link)
+    dropping = [True]
+    link.drop = lambda n, p: dropping[0] and p[12] == sctp.RE_CONFIG
+    ours.channels[0].close(link.now)
+    link.run(500)
+    assert 0 in theirs.channels  # the request was lost
+    dropping[0] = False
+    link.run(2000)
+    assert sorted(theirs.channels) == sorted(ours.channels) == [1]
+
+
 def test_fuzzed_packets_are_dropped_and_counted_never_raised():
     """Seeded random chunks behind a valid header and checksum (what gets
     past DTLS): the association counts them and still carries messages."""

@@ -446,3 +446,46 @@ def test_page_shows_frames(browser_network, browser_page, tmp_path, runtime, pat
           "%s kbit/s, %d of %d frames dropped" % (
               runtime, path, viewer["joinToDtlsMs"], viewer["joinToFirstFrameMs"], viewer["fps"], viewer["latencyMs"],
               viewer["rttMs"], viewer["kbps"], viewer["dropped"], viewer["frames"]))
+
+
+CLOSE_AND_REOPEN = """async () => {
+  const s = session, firstStream = s.dc.id;
+  const closed = new Promise((done) => s.dc.addEventListener("close", done));
+  s.dc.close();
+  const late = (ms, what) => new Promise((_, fail) => setTimeout(() => fail(new Error(what)), ms));
+  await Promise.race([closed, late(5000, "the channel never closed")]);
+  const dc = s.pc.createDataChannel("frames again", {ordered: false, maxPacketLifeTime: 500});
+  dc.binaryType = "arraybuffer";
+  let frames = 0;
+  dc.onmessage = (e) => { if (typeof e.data !== "string") frames += 1; };
+  const enough = new Promise((done) => { const t = setInterval(() => frames >= 5 && done(clearInterval(t)), 50); });
+  await Promise.race([enough, late(10000, "no frames on the new channel")]);
+  return {frames, stream: dc.id, firstStream, first: s.dc.readyState};
+}"""
+
+
+def test_browser_closes_the_channel_and_opens_another(browser_network, browser_page, tmp_path):
+    """RFC 8831 §6.7: the page closes the frame channel (its stream is reset
+    both ways, RFC 6525), then opens another on the same connection; the
+    camera (32-bit port) closes its side and streams on the new one."""
+    import dtls_cert
+
+    _need_micropython()
+    page = browser_page
+    room = "reopen-" + uuid.uuid4().hex[:8]
+    with LoopThread() as loop:
+        server = loop.call(signaling.serve("127.0.0.1", 0, 0, static_dir=signaling.WEB_DIR))
+        camera = Camera(loop, server, room, browser_network.address, dtls=dtls_cert.make(str(tmp_path)))
+        camera.command[0] = MICROPYTHONS[-1][1]
+        try:
+            camera.start()
+            page.goto(_url(server, room))
+            _wait(page, "window.viewer.frames >= 5", "no frames shown", FRAMES_TIMEOUT_S)
+            reopened = page.evaluate(CLOSE_AND_REOPEN)
+            viewer = _viewer(page)
+        finally:
+            camera.stop()
+            loop.call(server.close())
+    assert reopened["first"] == "closed" and reopened["frames"] >= 5, reopened
+    assert reopened["stream"] == reopened["firstStream"], reopened  # free again after both resets
+    assert not viewer["errors"], viewer["errors"]

@@ -6,11 +6,14 @@ DATA_CHANNEL_OPEN on it and acknowledged by DATA_CHANNEL_ACK.
     assoc.on_data = channels.handle      # SCTP hands messages here
     channel = channels.open("frames", now_ms, ordered=False, lifetime_ms=500)
     channel.send(data, now_ms)           # bytes: binary, str: text
+    channel.close(now_ms)                # "closing", then "closed"
 
 The DTLS client takes even stream ids, the server odd ones (RFC 8832 §6);
 a channel the peer opens arrives through `on_open(channel)`. At most
 `max_channels` at once: an open beyond that is not acknowledged (counted),
-the table never grows.
+the table never grows. A channel closes by resetting its stream both ways
+(RFC 8831 §6.7, RFC 6525): when the peer resets its side, ours follows
+and the channel is closed and leaves the table.
 """
 
 import struct
@@ -44,8 +47,8 @@ class Channel:
     def send(self, data, now_ms, head=b""):
         """Send one message (`str`: text, else binary) on the channel's
         terms. False while SCTP has no room: wait for acknowledgements."""
-        if self.state == "closed":
-            raise ValueError("data channel %r is closed" % self.label)
+        if self.state not in ("connecting", "open"):
+            raise ValueError("data channel %r is %s" % (self.label, self.state))
         if isinstance(data, str):
             data = data.encode()
             ppid = PPID_STRING if data else PPID_STRING_EMPTY
@@ -55,6 +58,12 @@ class Channel:
             data = b"\0"  # an empty message is one zero byte under its own PPID (RFC 8831 §6.6)
         return self.owner.assoc.send(self.stream, ppid, data, now_ms, not self.ordered, self.lifetime_ms,
                                      self.max_retransmits, head)
+
+    def close(self, now_ms):
+        """Reset our side of the stream; "closed" once the peer resets its."""
+        if self.state in ("connecting", "open"):
+            self.state = "closing"
+            self.owner.assoc.reset_stream(self.stream, now_ms)
 
 
 class DataChannels:
@@ -67,6 +76,7 @@ class DataChannels:
         self.channels = {}
         self.counters = {"refused": 0, "malformed": 0, "unknown_stream": 0}
         assoc.on_data = self.handle
+        assoc.on_reset = self._on_reset
 
     def open(self, label, now_ms, ordered=True, max_retransmits=None, lifetime_ms=None, protocol=""):
         """Open a channel of ours: DATA_CHANNEL_OPEN on the next free stream
@@ -105,6 +115,16 @@ class DataChannels:
             view = view[:0]
         if self.on_message is not None:
             self.on_message(channel, view, ppid in (PPID_STRING, PPID_STRING_EMPTY))
+
+    def _on_reset(self, streams):
+        """The peer reset its side of `streams` ([]: all): those channels
+        close, our side reset too unless we began (RFC 8831 §6.7)."""
+        for stream in streams or list(self.channels):
+            channel = self.channels.pop(stream, None)
+            if channel is not None:
+                if channel.state != "closing":
+                    self.assoc.reset_stream(stream, self.assoc.now_ms)
+                channel.state = "closed"
 
     def _dcep(self, stream, view):
         if len(view) < 1:

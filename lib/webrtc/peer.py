@@ -10,7 +10,8 @@ datachannel) on top. The camera app keeps one per browser viewer.
 Frames go as one binary message each: a 12-byte header (magic 0x83, flags,
 frame id u16, the camera's ms clock u32 (wraps at 2**30), JPEG size u32, big-endian) then
 the JPEG (firmware/PROTOCOL.md "Browsers"), on the channel the browser
-opened, on its terms (unordered, a lifetime). A text message
+opened, on its terms (unordered, a lifetime; when the browser closes it,
+the next one it opens). A text message
 `{"type": "ping", "t": T}` is answered with `{"type": "pong", "t": T,
 "camera_ms": C}` so the page can tell latency.
 """
@@ -78,8 +79,8 @@ class DataChannelLink:
         self.sctp.receive(packet, ticks_ms())
 
     def _on_open(self, channel):
-        if self.channel is None:
-            self.channel = channel
+        if self.channel is None or self.channel.state != "open":
+            self.channel = channel  # the first, or the next after the browser closed it
 
     def _on_message(self, channel, view, is_text):
         if not is_text or len(view) > 256:

@@ -30,6 +30,11 @@ What it does, for a camera that mostly sends:
   SACK (sent for every packet with DATA) shows the gap's start, so the
   sender repeats it (the browser sends the camera little). FORWARD-TSN
   from the peer is honoured.
+- Stream resets (RFC 6525), how a data channel closes (RFC 8831 §6.7):
+  `reset_stream` asks the peer to reset our outgoing stream, one request
+  at a time, resent on the RTO until answered; a request from the peer
+  is performed once every TSN before it has arrived and reported through
+  `on_reset(streams)`. Other re-configurations are denied.
 - HEARTBEAT answered; ABORT, SHUTDOWN (answered at once) and
   SHUTDOWN-COMPLETE end the association.
 
@@ -59,11 +64,20 @@ ERROR = const(9)
 COOKIE_ECHO = const(10)
 COOKIE_ACK = const(11)
 SHUTDOWN_COMPLETE = const(14)
+RE_CONFIG = const(130)
 FORWARD_TSN = const(192)
 
 _STATE_COOKIE = const(7)  # INIT-ACK parameter (RFC 9260 §3.3.3)
 _SUPPORTED_EXTENSIONS = const(0x8008)  # RFC 5061 §4.2.7
 _FORWARD_TSN_SUPPORTED = const(0xC000)  # RFC 3758 §3.1
+
+# RE-CONFIG parameters and results (RFC 6525 §4)
+_OUTGOING_RESET = const(13)
+_RECONFIG_RESPONSE = const(16)
+_PERFORMED = const(1)
+_DENIED = const(2)
+_BAD_SEQUENCE = const(5)
+_IN_PROGRESS = const(6)
 
 _MASK = const(0xFFFFFFFF)
 _HALF = const(0x80000000)
@@ -117,7 +131,7 @@ class Association:
         self.ended = None
         self.counters = {"malformed": 0, "bad_checksum": 0, "bad_tag": 0, "dropped_out_of_order": 0,
                          "duplicates": 0, "too_big": 0, "retransmits": 0, "fast_retransmits": 0,
-                         "timeouts": 0, "abandoned": 0, "forward_tsn_sent": 0, "unknown_chunks": 0,
+                         "timeouts": 0, "abandoned": 0, "forward_tsn_sent": 0, "unknown_chunks": 0, "resets_refused": 0,
                          "packets_sent": 0, "packets_received": 0}
         self.mtu = mtu
         self.max_payload = mtu - _COMMON_HEADER - _DATA_HEADER
@@ -154,6 +168,14 @@ class Association:
         self._m_max_sends = [0] * max_messages  # 0: no limit
         self._ssn = {}  # stream -> next stream sequence number (ordered messages)
         self._next_tsn = _random_below_2_28()
+        # stream resets (RFC 6525 §5.1.1: request numbers start at the initial TSN)
+        self.on_reset = None  # on_reset(streams): the peer reset its outgoing streams ([]: all)
+        self._reset_seq = self._next_tsn  # our request's number
+        self._reset_queue = []  # our streams waiting for the next request
+        self._reset_sent = None  # the streams of our request in flight
+        self._reset_at = None  # when it is sent again
+        self._peer_reset_seq = 0  # the number the peer's next request must have
+        self._peer_reset_result = _PERFORMED  # repeated if its last request comes again
         self._cum_acked = (self._next_tsn - 1) & _MASK  # every TSN up to this is done
         self._next_unsent = self._next_tsn  # the first _QUEUED TSN
         self._lost = 0  # slots in _LOST
@@ -251,6 +273,8 @@ class Association:
                     self._send_chunk(SHUTDOWN_COMPLETE)
                 self._end("shut down")
                 return
+            elif kind == RE_CONFIG:
+                self._on_reconfig(packet, body, end)
             elif kind in (HEARTBEAT_ACK, ERROR):
                 pass  # we send no heartbeats (ICE consent checks the path); errors are the peer's to log
             else:
@@ -279,7 +303,7 @@ class Association:
     def _add_init(self, kind):
         """INIT or INIT-ACK (§3.3.2-3): our tag, window, streams and first
         TSN, the cookie (INIT-ACK), and that we speak FORWARD-TSN (RFC 3758
-        §3.1, RFC 5061 §4.2.7)."""
+        §3.1) and RE-CONFIG (RFC 5061 §4.2.7, RFC 6525 §3.1)."""
         cookie = self._cookie if kind == INIT_ACK else b""
         at = self._pos
         length = 20 + (4 + len(cookie) if cookie else 0) + 8 + 4
@@ -290,7 +314,7 @@ class Association:
             struct.pack_into(">HH", self._out, at, _STATE_COOKIE, 4 + len(cookie))
             self._out[at + 4 : at + 4 + len(cookie)] = cookie
             at += 4 + len(cookie)
-        struct.pack_into(">HHBBBB", self._out, at, _SUPPORTED_EXTENSIONS, 5, FORWARD_TSN, 0, 0, 0)
+        struct.pack_into(">HHBBBB", self._out, at, _SUPPORTED_EXTENSIONS, 6, FORWARD_TSN, RE_CONFIG, 0, 0)
         struct.pack_into(">HH", self._out, at + 8, _FORWARD_TSN_SUPPORTED, 4)
         self._pos = at + 12
 
@@ -305,6 +329,7 @@ class Association:
         self.peer_port = src
         self.peer_rwnd = rwnd
         self._peer_cum = (first_tsn - 1) & _MASK
+        self._peer_reset_seq = first_tsn
         self._rlen = -1
 
     def _on_init(self, packet, body, end, src):
@@ -401,6 +426,74 @@ class Association:
         at = self._pos
         struct.pack_into(">BBHIIHH", self._out, at, SACK, 0, 16, self._peer_cum, len(self._rbuf) * 16, 0, 0)
         self._pos = at + 16
+
+    # ---- stream resets (RFC 6525) ---------------------------------------------------
+
+    def reset_stream(self, stream, now_ms):
+        """Ask the peer to reset our outgoing `stream` (§5.1.2): send no
+        more on it. Requests go one at a time, resent until answered."""
+        if stream not in self._reset_queue and stream != self._reset_sent:
+            self._reset_queue.append(stream)
+        if self._reset_sent is None and self.state == "established":
+            self._send_reset(now_ms)
+
+    def _send_reset(self, now_ms):
+        """Our Outgoing SSN Reset Request (§4.1), with the TSN the peer must
+        have before it performs it."""
+        if self._reset_sent is None:
+            self._reset_sent = self._reset_queue.pop(0)
+        param = struct.pack(">HHIIIH", _OUTGOING_RESET, 18, self._reset_seq, (self._peer_reset_seq - 1) & _MASK,
+                            (self._next_tsn - 1) & _MASK, self._reset_sent)
+        self._reset_at = ticks_add(now_ms, self.rto_ms)
+        self._send_chunk(RE_CONFIG, param, 0, 18)
+
+    def _on_reconfig(self, packet, body, end):
+        if self.state != "established":
+            return
+        at = body
+        while at + 8 <= end:
+            kind, length, seq = struct.unpack_from(">HHI", packet, at)
+            if length < 8 or at + length > end:
+                raise SctpError("RE-CONFIG parameter length")
+            if kind == _RECONFIG_RESPONSE:
+                if length < 12:
+                    raise SctpError("short RE-CONFIG response")
+                self._on_reset_response(seq, struct.unpack_from(">I", packet, at + 8)[0])
+            else:
+                result = self._on_reset_request(packet, at, kind, length, seq)
+                self._send_chunk(RE_CONFIG, struct.pack(">HHII", _RECONFIG_RESPONSE, 12, seq, result), 0, 12)
+            at += (length + 3) & ~3
+
+    def _on_reset_request(self, packet, at, kind, length, seq):
+        """A request of the peer's (§5.2): its result. Requests are taken
+        in number order; the last one again gets the same answer."""
+        if seq == (self._peer_reset_seq - 1) & _MASK:
+            return self._peer_reset_result
+        if seq != self._peer_reset_seq:
+            return _BAD_SEQUENCE
+        if kind != _OUTGOING_RESET or length < 16:
+            result = _DENIED  # we add no streams and reset nothing else
+        elif _after(struct.unpack_from(">I", packet, at + 12)[0], self._peer_cum):
+            return _IN_PROGRESS  # DATA before the reset is still missing (§5.2.2); it asks again
+        else:
+            result = _PERFORMED
+            if self.on_reset is not None:
+                self.on_reset([struct.unpack_from(">H", packet, i)[0] for i in range(at + 16, at + length - 1, 2)])
+        self._peer_reset_seq = (seq + 1) & _MASK
+        self._peer_reset_result = result
+        return result
+
+    def _on_reset_response(self, seq, result):
+        if self._reset_sent is None or seq != self._reset_seq or result == _IN_PROGRESS:
+            return  # not ours, or asked again on the timer
+        if result <= _PERFORMED:
+            self._ssn.pop(self._reset_sent, None)  # its sequence numbers start again at 0
+        else:
+            self.counters["resets_refused"] += 1
+        self._reset_seq = (self._reset_seq + 1) & _MASK
+        self._reset_sent = self._reset_at = None
+        if self._reset_queue:
+            self._send_reset(self.now_ms)
 
     # ---- sending ------------------------------------------------------------------
 
@@ -749,6 +842,8 @@ class Association:
     def timeout_ms(self, now_ms):
         """Milliseconds until `handle_timeout` is due, or None."""
         due = self._t1_at if self.state in ("cookie-wait", "cookie-echoed") else self._t3_at
+        if self._reset_at is not None and (due is None or ticks_diff(self._reset_at, due) < 0):
+            due = self._reset_at
         if due is None or self.ended is not None:
             return None
         return max(0, ticks_diff(due, now_ms))
@@ -756,7 +851,8 @@ class Association:
     def handle_timeout(self, now_ms):
         """T1 (§5.1): INIT or COOKIE-ECHO again, eight tries in all. T3-rtx
         (§6.3.3): everything in flight counts as lost, the window drops to
-        one packet and the RTO doubles."""
+        one packet and the RTO doubles. A stream reset request unanswered
+        is sent again (RFC 6525 §5.1.1)."""
         if self.state in ("cookie-wait", "cookie-echoed"):
             if self._t1_at is None or ticks_diff(now_ms, self._t1_at) < 0:
                 return
@@ -767,7 +863,11 @@ class Association:
             else:
                 self._send_cookie_echo(now_ms)
             return
-        if self._t3_at is None or ticks_diff(now_ms, self._t3_at) < 0 or self.state != "established":
+        if self.state != "established":
+            return
+        if self._reset_at is not None and ticks_diff(now_ms, self._reset_at) >= 0:
+            self._send_reset(now_ms)
+        if self._t3_at is None or ticks_diff(now_ms, self._t3_at) < 0:
             return
         self._t3_at = None
         self.counters["timeouts"] += 1
