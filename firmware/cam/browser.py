@@ -93,13 +93,17 @@ async def run_link(app, session):
     try:
         await session.conn.connect()
         await session.link.run()
+        return
     except ConnectionError:
-        if session.link.error is not None:
-            app.status("camera: %s: %s" % (session.viewer_id, session.link.error))
-            await app._close_session(session.viewer_id)
+        why = session.link.error
+        if why is None:
+            return  # ICE failed or the session was closed: not ours to end
     except Exception as exc:  # noqa: BLE001 - a bug here must not stop the camera
-        app.status("camera: %s: data channel stopped: %r" % (session.viewer_id, exc))
-        await app._close_session(session.viewer_id)
+        why = "data channel stopped: %r" % exc
+    app.status("camera: %s: %s" % (session.viewer_id, why))
+    # from a task of its own: closing cancels the session's tasks, this one
+    # among them, and MicroPython's asyncio refuses a task cancelling itself
+    asyncio.create_task(app._close_session(session.viewer_id))
 
 
 def kept(due, frame):

@@ -84,10 +84,11 @@ async def stop(proc):
             proc.kill()
 
 
-async def view(port, room, frames_wanted, tamper=None, timeout_s=20):
+async def view(port, room, frames_wanted, tamper=None, timeout_s=20, reopen=False):
     """aiortc as the browser: offer a data channel, take the camera's answer
     and candidates, collect frames. (frames, the channel's open state,
-    seconds to the first frame)."""
+    seconds to the first frame). `reopen`: once the frames are in, close
+    the channel, open another and collect `frames_wanted` more on it."""
     client = SignalingClient()
     await client.connect("127.0.0.1", port)
     joined = await client.join(room, "viewer")
@@ -100,7 +101,6 @@ async def view(port, room, frames_wanted, tamper=None, timeout_s=20):
     started = loop.time()
     first = []
 
-    @channel.on("message")
     def on_message(message):
         if isinstance(message, bytes):
             if not first:
@@ -109,6 +109,7 @@ async def view(port, room, frames_wanted, tamper=None, timeout_s=20):
             if len(frames) >= frames_wanted:
                 got_all.set()
 
+    channel.on("message", on_message)
     await pc.setLocalDescription(await pc.createOffer())
     sdp = pc.localDescription.sdp
     if tamper is not None:
@@ -130,6 +131,16 @@ async def view(port, room, frames_wanted, tamper=None, timeout_s=20):
     task = asyncio.ensure_future(signals())
     try:
         await asyncio.wait_for(got_all.wait(), timeout_s)
+        if reopen:
+            closed = asyncio.Event()
+            channel.on("close", closed.set)
+            channel.close()  # aiortc resets its stream and waits for ours (RFC 8831 §6.7)
+            await asyncio.wait_for(closed.wait(), 5)
+            got_all.clear()
+            frames_wanted += len(frames)
+            channel = pc.createDataChannel("frames again", ordered=False, maxPacketLifeTime=500)
+            channel.on("message", on_message)
+            await asyncio.wait_for(got_all.wait(), timeout_s)
     except asyncio.TimeoutError:
         pass
     state = channel.readyState
@@ -146,19 +157,21 @@ def check_frames(frames):
         assert message[12:14] == b"\xff\xd8" and message[-2:] == b"\xff\xd9"  # a whole JPEG
 
 
-def run_session(micropython, identity, frames_wanted=30, tamper=None, timeout_s=20, before=None):
+def run_session(micropython, identity, frames_wanted=30, tamper=None, timeout_s=20, reopen=False):
     async def main():
         server = await signaling.serve("127.0.0.1", 0, 0)
         room = "dc-" + uuid.uuid4().hex[:8]
         camera, lines = await start_camera(micropython, identity, server.tcp_port, room)
         try:
-            result = await view(server.tcp_port, room, frames_wanted, tamper, timeout_s)
+            result = await view(server.tcp_port, room, frames_wanted, tamper, timeout_s, reopen)
         finally:
             await stop(camera)
             await server.close()
         return result, lines
 
-    return asyncio.run(main())
+    result, lines = asyncio.run(main())
+    assert not any("Traceback" in line for line in lines), "\n".join(lines)  # the session ended cleanly
+    return result, lines
 
 
 def test_aiortc_receives_frames_from_the_camera(micropython, identity):
@@ -170,6 +183,14 @@ def test_aiortc_receives_frames_from_the_camera(micropython, identity):
     assert len(set(ids)) == len(ids)  # each frame once
     assert any("data channel via host/" in line for line in lines), "\n".join(lines)
     print("\naiortc: first frame %.2f s after the offer" % first_s)
+
+
+def test_aiortc_closes_the_channel_and_the_camera_streams_on_the_next(micropython, identity):
+    """aiortc's close resets the stream (RFC 6525); it completes only when
+    the camera resets its side too; frames then come on the new channel."""
+    (frames, state, _), lines = run_session(micropython, identity, frames_wanted=10, reopen=True)
+    assert len(frames) >= 20 and state == "open", "\n".join(lines)
+    check_frames(frames)
 
 
 def test_wrong_fingerprint_is_refused(micropython, identity):
