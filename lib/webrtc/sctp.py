@@ -131,8 +131,8 @@ class Association:
         self.ended = None
         self.counters = {"malformed": 0, "bad_checksum": 0, "bad_tag": 0, "dropped_out_of_order": 0,
                          "duplicates": 0, "too_big": 0, "retransmits": 0, "fast_retransmits": 0,
-                         "timeouts": 0, "abandoned": 0, "forward_tsn_sent": 0, "unknown_chunks": 0, "resets_refused": 0,
-                         "packets_sent": 0, "packets_received": 0}
+                         "timeouts": 0, "abandoned": 0, "forward_tsn_sent": 0, "unknown_chunks": 0,
+                         "resets_refused": 0, "packets_sent": 0, "packets_received": 0}
         self.mtu = mtu
         self.max_payload = mtu - _COMMON_HEADER - _DATA_HEADER
         self.max_message_size = max_message_size
@@ -172,7 +172,7 @@ class Association:
         self.on_reset = None  # on_reset(streams): the peer reset its outgoing streams ([]: all)
         self._reset_seq = self._next_tsn  # our request's number
         self._reset_queue = []  # our streams waiting for the next request
-        self._reset_sent = None  # the streams of our request in flight
+        self._reset_sent = None  # the stream of our request in flight
         self._reset_at = None  # when it is sent again
         self._peer_reset_seq = 0  # the number the peer's next request must have
         self._peer_reset_result = _PERFORMED  # repeated if its last request comes again
