@@ -29,7 +29,8 @@ Rules beyond the protocol table:
   carry ICE passwords).
 - Admission (tools/admission.py): `--room-secret` makes a join need a room
   credential, `--joins-per-minute` caps joins per address, `--turn-secret`
-  hands out TURN credentials that expire; `--tls-cert/--tls-key` serve TLS.
+  hands out TURN credentials that expire (`--turn-ttl`; fresh ones go to
+  every joined peer each half of it); `--tls-cert/--tls-key` serve TLS.
 - `--ice-servers JSON`: RTCIceServer entries every `joined` carries in
   `ice_servers` (before the TURN credentials of `--turn-secret`), so pages
   learn the site's STUN and TURN servers.
@@ -275,6 +276,15 @@ class Hub:
             servers.append({"urls": list(urls), "username": username, "credential": password})
         return servers
 
+    def renew_turn_credentials(self):
+        """Fresh TURN credentials to every joined peer (`ice-servers`), so
+        one that stays joined longer than they last can still allocate."""
+        peers = [p for members in self.rooms.values() for p in members.values()]
+        if self.bridge is not None:
+            peers += list(self.bridge.clients)
+        for peer in peers:
+            peer.send({"type": "ice-servers", "ice_servers": self._ice_servers_for(peer.id)})
+
     def _forward(self, peer, kind, msg):
         to = msg["to"]
         if peer.room is None:
@@ -400,6 +410,7 @@ class SignalingServer:
         self._closing = False
         self._tasks = set()
         self._writers = set()
+        self._renewer = None
 
     async def start(self, host, tcp_port, http_port, tls=None):
         """`tls`: an ssl.SSLContext for both listeners (wss:// for browsers)."""
@@ -441,9 +452,20 @@ class SignalingServer:
             open_timeout=HTTP_TIMEOUT, close_timeout=CLOSE_TIMEOUT,
             max_size=WS_MAX_SIZE, max_queue=4, ssl=tls)
         self.http_port = self._ws.sockets[0].getsockname()[1]
+        if self.hub.turn is not None:
+            self._renewer = asyncio.ensure_future(self._renew_turn_credentials(self.hub.turn[2]))
+
+    async def _renew_turn_credentials(self, ttl_s):
+        """Every half of the credentials' lifetime: each peer always holds
+        ones good for at least that long."""
+        while True:
+            await asyncio.sleep(max(1, ttl_s / 2))
+            self.hub.renew_turn_credentials()
 
     async def close(self):
         self._closing = True
+        if self._renewer is not None:
+            self._renewer.cancel()
         for server in self._servers:
             server.close()
         if self._ws is not None:

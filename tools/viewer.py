@@ -480,7 +480,9 @@ class Viewer:
         kind = msg.get("type")
         sender = msg.get("from")
         session = self.session
-        if kind == "peer-joined":
+        if kind == "ice-servers" and sender is None:  # fresh TURN credentials from the server
+            self.server_ice_servers = msg.get("ice_servers") or []
+        elif kind == "peer-joined":
             if msg.get("role") == "camera":
                 self.camera_id = msg.get("id")
                 self.log("viewer: camera %s joined" % self.camera_id)

@@ -236,6 +236,9 @@ class CameraApp:
 
     async def _on_message(self, msg):
         kind = msg.get("type")
+        if kind == "ice-servers" and "from" not in msg:  # fresh TURN credentials from the server
+            self.server_ice_servers = msg.get("ice_servers") or []
+            return
         sender = msg.get("from") or msg.get("id")
         session = self.sessions.get(sender)
         if self.gate is not None and "from" in msg:  # from a peer, not the server

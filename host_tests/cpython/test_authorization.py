@@ -212,11 +212,14 @@ def test_tls_signaling_with_a_private_ca_and_a_wrong_one(tmp_path, micropython):
     run(main(), timeout=90)
 
 
-def test_short_lived_turn_credentials_from_the_signaling_server(tmp_path):
+@pytest.mark.parametrize("first", ["camera", "viewer"])
+def test_short_lived_turn_credentials_from_the_signaling_server(tmp_path, first):
     """coturn in shared-secret mode: the credentials the signaling server
-    hands out in `joined` carry a relay-only session between the camera
-    (MicroPython) and the owner's viewer, neither holding a TURN password;
-    expired ones are refused by coturn."""
+    hands out carry a relay-only session between the camera (MicroPython)
+    and the owner's viewer, neither holding a TURN password; expired ones
+    are refused by coturn. The second to join comes after the first one's
+    credentials from `joined` expired: the first allocates with the fresh
+    ones the server sent it since (`ice-servers`)."""
     import admission
     import signaling
     import viewer as viewer_tool
@@ -225,6 +228,7 @@ def test_short_lived_turn_credentials_from_the_signaling_server(tmp_path):
 
     secret = "shared-secret-of-this-test"
     micropython = MICROPYTHONS[-1][1]
+    ttl_s = 6
 
     async def main(turn):
         username, password = admission.turn_credentials(secret.encode(), "late", -60)
@@ -236,21 +240,28 @@ def test_short_lived_turn_credentials_from_the_signaling_server(tmp_path):
         assert allocation["state"] == "failed" and allocation["relayed"] is None, allocation
 
         signaling.log = lambda text: None
-        server = await signaling.serve("127.0.0.1", 0, 0, turn=(secret.encode(), ["turn:127.0.0.1:%d" % turn.port], 600))
-        camera = await start_camera(micropython, tmp_path, "127.0.0.1:%d" % server.tcp_port, "rest-cam",
-                                    "ICE_TRANSPORT_POLICY = 'relay'\n")
+        server = await signaling.serve("127.0.0.1", 0, 0, turn=(secret.encode(), ["turn:127.0.0.1:%d" % turn.port], ttl_s))
         owner = viewer_tool.Viewer(("127.0.0.1", server.tcp_port), "rest-cam", ("127.0.0.1", 0), relay_only=True,
                                    include_loopback=True, log=lambda line: None, grant=grant(),
                                    connection_options={"use_ipv6": False, "include_addresses": ["127.0.0.1"]})
+        camera = None
         try:
-            await owner.start()
+            if first == "viewer":
+                await owner.start()
+                await asyncio.sleep(ttl_s + 1)  # the viewer's credentials from `joined` are stale now
+            camera = await start_camera(micropython, tmp_path, "127.0.0.1:%d" % server.tcp_port, "rest-cam",
+                                        "ICE_TRANSPORT_POLICY = 'relay'\n")
+            if first == "camera":
+                await asyncio.sleep(ttl_s + 1)  # the camera's are
+                await owner.start()
             status = await owner.wait_for(lambda s: s["frames_completed"] >= 5, 30)
             assert status["selected"]["local_type"] == "relay" and status["selected"]["remote_type"] == "relay"
             assert status["turn"][0]["server"][1] == turn.port
         finally:
             await owner.close()
-            camera.terminate()
-            await camera.wait()
+            if camera is not None:
+                camera.terminate()
+                await camera.wait()
             await server.close()
 
     with TurnServer(auth_secret=secret) as turn:

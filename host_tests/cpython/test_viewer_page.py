@@ -173,6 +173,29 @@ def test_joined_carries_ice_servers_then_turn_credentials():
     assert servers[1]["username"].split(":")[0].isdigit() and servers[1]["credential"], servers  # admission.py
 
 
+
+def test_joined_peers_get_fresh_turn_credentials_each_half_lifetime():
+    """A peer that stays joined longer than its TURN credentials last gets
+    fresh ones (`ice-servers`) every half of their lifetime."""
+    async def main():
+        server = await signaling.serve("127.0.0.1", 0, 0, turn=(b"turn-secret", ["turn:127.0.0.1:3478"], 4))
+        client = SignalingClient()
+        try:
+            await client.connect("127.0.0.1", server.tcp_port)
+            joined = await client.join("renewed", "camera")
+            renewals = [await asyncio.wait_for(client.recv(), 5) for _ in range(2)]
+            return joined, renewals
+        finally:
+            await client.close()
+            await server.close()
+
+    joined, renewals = asyncio.run(main())
+    expiries = [int(m["ice_servers"][0]["username"].split(":")[0]) for m in [joined] + renewals]
+    assert [m["type"] for m in renewals] == ["ice-servers", "ice-servers"], renewals
+    assert expiries[0] <= expiries[1] <= expiries[2] and expiries[2] - expiries[0] >= 3, expiries  # 2 s apart
+    assert all(m["ice_servers"][0]["username"].endswith(":" + joined["id"]) for m in renewals)
+
+
 # -- the page in Chromium ------------------------------------------------------------
 
 def test_page_waits_for_the_camera_connects_and_sees_it_leave(browser_network, browser_page):
@@ -220,6 +243,43 @@ def test_page_waits_for_the_camera_connects_and_sees_it_leave(browser_network, b
     assert gone_text == "camera left, waiting for it", gone_text
     assert gone["cameraId"] is None and gone["ice"] == "closed", gone
     assert again["cameraId"] and again["cameraId"] != first["cameraId"] and not again["errors"], again
+
+
+def test_page_uses_fresh_turn_credentials_for_a_later_session(browser_network, browser_page):
+    """Relay-only, with TURN credentials that last 4 s: the camera comes
+    back after those in the page's `joined` expired, and the page's next
+    session allocates with the fresh ones the server sent it since."""
+    from turnserver import TurnServer, find_turnserver
+
+    _need_micropython()
+    if find_turnserver() is None and not os.environ.get("CI"):
+        pytest.skip("coturn's turnserver is not installed (apt-get install coturn)")
+    page = browser_page
+    room = "renew-" + uuid.uuid4().hex[:8]
+    ttl_s = 4
+    with TurnServer(auth_secret="turn-secret") as turn, LoopThread() as loop:
+        server = loop.call(signaling.serve("127.0.0.1", 0, 0, static_dir=signaling.WEB_DIR,
+                                           turn=(b"turn-secret", ["turn:%s:%d?transport=udp" % turn.address], ttl_s)))
+        camera = Camera(loop, server, room, browser_network.address)
+        try:
+            page.goto(_url(server, room, relay="1"))
+            camera.start()
+            _wait(page, ICE_UP + " && window.viewer.selectedPair !== null", "the page's ICE never connected")
+            first = _viewer(page)
+            camera.stop()
+            _wait(page, "window.viewer.status.startsWith('camera left')", "the page never saw the camera leave", 10)
+            time.sleep(ttl_s + 1)
+            camera.start()
+            _wait(page, ICE_UP + " && window.viewer.sessions === 2 && window.viewer.selectedPair !== null",
+                  "the page did not connect through the relay again")
+            again = _viewer(page)
+        finally:
+            camera.stop()
+            loop.call(server.close())
+    for viewer in (first, again):
+        assert viewer["selectedPair"]["local"]["type"] == "relay", viewer["selectedPair"]
+        assert not viewer["errors"], viewer["errors"]
+    assert first["iceServers"][0]["username"] != again["iceServers"][0]["username"]
 
 
 def test_ice_servers_reach_the_page(browser_network, browser_page):
