@@ -751,7 +751,8 @@ def main(argv=None):
                         help="coturn's static-auth-secret: joins get TURN credentials that expire")
     parser.add_argument("--turn-url", action="append", default=[], metavar="URI",
                         help="turn:/turns: URI the credentials are for, repeatable")
-    parser.add_argument("--turn-ttl", type=int, default=3600, help="seconds the TURN credentials last")
+    parser.add_argument("--turn-ttl", type=int, default=86400,
+                        help="seconds the TURN credentials last (a relayed session lasts at most this)")
     parser.add_argument("--joins-per-minute", type=int, default=60, help="per client address")
     parser.add_argument("--mqtt-bridge", metavar="URL",
                         help="rooms live on this MQTT broker (mqtt[s]://host[:port]); clients here are bridged to it")
