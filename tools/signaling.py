@@ -76,7 +76,7 @@ KEEPALIVE_INTERVAL_S = 10
 CLOSE_TIMEOUT = 2.0
 ROLES = ("camera", "viewer")
 WEB_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "web")  # the viewer page
-SERVER_TYPES = ("join", "joined", "peer-joined", "peer-left", "error")
+SERVER_TYPES = ("join", "joined", "peer-joined", "peer-left", "error", "ice-servers")
 
 CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",

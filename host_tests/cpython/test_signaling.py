@@ -364,6 +364,7 @@ HOSTILE_JOINED = {
     "to-other-room": {"type": "ice", "to": "OTHER"},
     "forged-server-type": {"type": "peer-left", "id": "CAM", "to": "CAM"},
     "forged-joined": {"type": "joined", "id": "x", "to": "CAM"},
+    "forged-ice-servers": {"type": "ice-servers", "ice_servers": [{"urls": "turn:evil.example"}], "to": "CAM"},
     "join-twice": {"type": "join", "room": "r2", "role": "viewer"},
     "grows-past-64k": {"type": "x", "to": "CAM", "s": "FILL"},  # 65530 bytes + "from"
 }
