@@ -267,7 +267,7 @@ class Hub:
         log("join room=%s id=%s role=%s via=%s peers=%d" % (ascii(room), peer.id, role, peer.kind, len(members)))
 
     def _ice_servers_for(self, peer_id):
-        """The RTCIceServer dicts a `joined` for `peer_id` carries: the
+        """The RTCIceServer dicts for `peer_id`'s `joined` and renewals: the
         configured ones, then TURN credentials made for this peer."""
         servers = list(self.ice_servers)
         if self.turn is not None:
