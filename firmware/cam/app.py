@@ -33,7 +33,7 @@ def free_heap():
 class Session:
     """One viewer: its Connection, frame pacing and restart bookkeeping."""
 
-    def __init__(self, viewer_id, conn, fps_max, post, link=None):
+    def __init__(self, viewer_id, conn, fps_max, post):
         self.viewer_id = viewer_id
         self.conn = conn
         self.ice = IceSignaling(conn, post)  # post(msg): to this viewer
@@ -44,7 +44,7 @@ class Session:
         self.send_waits = 0  # sends that waited for room in the socket's buffer
         self.trouble_since = None  # when it last left connected/completed
         self.browser = False
-        self.link = link  # webrtc.peer.DataChannelLink of a browser viewer
+        self.link = None  # webrtc.peer.DataChannelLink of a browser viewer
         self.auth = None  # camlink.grants.PeerAuth of an authorized viewer
         self.tasks = []
 
